@@ -1,1 +1,49 @@
+//! Who is asking, and may they do this: authentication and authorization for
+//! the registry.
+//!
+//! The server asks two questions per request, in this order:
+//!
+//! ```text
+//!  Authorization header ──> Credentials::from_basic_header ──> Option<Credentials>
+//!                                                                    │
+//!                          Authenticator::authenticate  <────────────┘
+//!                                  │
+//!                Ok(Identity) ─────┴───── Err(Refusal) ──> 401 + WWW-Authenticate
+//!                    │
+//!  Authorizer::authorize(identity, repository, action) ──> true / false (403 DENIED)
+//! ```
+//!
+//! This crate never touches a socket and never renders HTTP: a refusal is a
+//! value ([`Refusal`], carrying the [`Challenge`] to send), and the server turns
+//! it into a status code and headers in one place. The only IO is
+//! [`Htpasswd::load`], which reads the file once at start-up; verification is
+//! CPU-bound (bcrypt) and synchronous, so the server calls
+//! [`Authenticator::authenticate`] on its blocking pool.
+//!
+//! # Layout
+//! - [`credentials`]: `Credentials` and the `Authorization: Basic` parser.
+//! - [`scope`]: `Identity`, `Action`, `Challenge` and `Refusal`, the values
+//!   passed between the traits and the server.
+//! - [`traits`]: the `Authenticator` and `Authorizer` traits.
+//! - [`anonymous`]: `Anonymous`, `AllowAll`, `AuthenticatedOnly`, the trivial
+//!   policies.
+//! - [`htpasswd`]: the htpasswd file (bcrypt only) and its authenticator.
+//! - [`hash`]: recognising the hash on an htpasswd line, and why it is refused.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod anonymous;
+pub mod credentials;
+pub mod hash;
+pub mod htpasswd;
+pub mod scope;
+pub mod traits;
+
+pub use anonymous::{AllowAll, Anonymous, AuthenticatedOnly};
+pub use credentials::Credentials;
+pub use hash::{HashKind, LineError};
+pub use htpasswd::{Htpasswd, HtpasswdAuthenticator, HtpasswdError};
+pub use scope::{Action, Challenge, Identity, Refusal};
+pub use traits::{Authenticator, Authorizer};

@@ -38,10 +38,14 @@ pub enum ErrorCode {
     Unsupported,
     /// code-14: too many requests.
     TooManyRequests,
+    /// Not in the spec's table: a failure on the registry's side (storage
+    /// unavailable, disk full). Sent as `UNKNOWN`, the code clients are told
+    /// to expect for anything they do not recognise; never for bad input.
+    Unknown,
 }
 
 /// `(code, wire name, default message, HTTP status)`: the whole table.
-const TABLE: [(ErrorCode, &str, &str, u16); 14] = [
+const TABLE: [(ErrorCode, &str, &str, u16); 15] = [
     (ErrorCode::BlobUnknown, "BLOB_UNKNOWN", "blob unknown to registry", 404),
     (ErrorCode::BlobUploadInvalid, "BLOB_UPLOAD_INVALID", "blob upload invalid", 400),
     (ErrorCode::BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404),
@@ -56,6 +60,7 @@ const TABLE: [(ErrorCode, &str, &str, u16); 14] = [
     (ErrorCode::Denied, "DENIED", "requested access to the resource is denied", 403),
     (ErrorCode::Unsupported, "UNSUPPORTED", "the operation is unsupported", 405),
     (ErrorCode::TooManyRequests, "TOOMANYREQUESTS", "too many requests", 429),
+    (ErrorCode::Unknown, "UNKNOWN", "unknown error", 500),
 ];
 
 impl ErrorCode {
@@ -184,11 +189,11 @@ mod tests {
     #[test]
     fn table_covers_every_code_once() {
         let names: Vec<_> = ErrorCode::all().map(ErrorCode::as_str).collect();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
         let mut dedup = names.clone();
         dedup.sort_unstable();
         dedup.dedup();
-        assert_eq!(dedup.len(), 14);
+        assert_eq!(dedup.len(), 15);
     }
 
     #[test]
