@@ -1,0 +1,159 @@
+//! The `Backend` trait: storage-shaped, with no HTTP types and no registry semantics.
+//!
+//! Ten-odd operations that a local disk, memory or an object store can all implement:
+//! whole small objects (`get`/`put`), a ranged reader, an appending writer that is durable
+//! only after `commit`, `stat`, `list`, `rename` and `delete`. What a blob, tag or upload
+//! is lives in [`crate::store`]; where they live lives in [`crate::layout`].
+//!
+//! Keys are `/`-separated relative strings such as `v1/blobs/sha256/ab/ab12.../data`.
+//! Objects are leaves; "directories" are only key prefixes. A prefix exists while some
+//! object under it exists, so deleting the last object under a prefix makes the prefix
+//! vanish from `list` (the filesystem backend removes emptied directories to match).
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use crate::error::StorageError;
+
+/// A stream of an object's bytes, read in large chunks so memory stays bounded by the
+/// chunk size, never by the object size.
+pub type ByteStream = Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Names starting with this prefix are a backend's temporary files: never valid key
+/// components, and hidden from [`Backend::list`].
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// A place to keep objects by key.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// Whole small object (manifests, links, tags); `Ok(None)` when absent.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError>;
+
+    /// Atomically creates or replaces a small object: readers see the old or the new value,
+    /// never a part of it (fs: temp file in the same dir, write, fsync, rename, fsync dir).
+    async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError>;
+
+    /// Size of an object; `Ok(None)` when absent (a prefix is not an object).
+    async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError>;
+
+    /// Stream of the object's bytes from `offset`, at most `len` bytes (`None`: to the end).
+    /// A range past the end is cut at the end. `Err(NotFound)` when absent.
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError>;
+
+    /// A writer that appends to `key`, creating it (and its parents) if absent. The bytes
+    /// are durable only after [`BackendWriter::commit`].
+    async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError>;
+
+    /// Names of the immediate children under `prefix` (objects and prefixes), sorted by
+    /// bytes, excluding temporary files. `Ok(empty)` when the prefix does not exist.
+    /// The empty prefix lists the root.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Atomically moves an object to `to`, replacing any object there. Two clients that
+    /// move identical content to the same key at once must both succeed: that is how two
+    /// concurrent pushes of one blob finish. `Err(NotFound)` when `from` is absent.
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
+
+    /// Deletes an object or a whole prefix, recursively. `Ok(false)` when nothing was there.
+    async fn delete(&self, key: &str) -> Result<bool, StorageError>;
+}
+
+/// An appending writer from [`Backend::append`].
+///
+/// Dropping a writer without `commit` or `cancel` leaves the object holding its old bytes
+/// plus an unspecified prefix of the new ones (a disk cannot undo a flushed write from
+/// `Drop`); callers that care end every writer explicitly.
+#[async_trait::async_trait]
+pub trait BackendWriter: Send + std::fmt::Debug {
+    /// Appends bytes. Takes `Bytes` so a backend can keep them without copying.
+    async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError>;
+
+    /// Flushes and syncs; returns the object's total size.
+    async fn commit(self: Box<Self>) -> Result<u64, StorageError>;
+
+    /// Discards what this writer appended: the object returns to the size it had when the
+    /// writer was opened. For a request body that failed half way.
+    async fn cancel(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Checks that `key` is a relative `/`-separated key whose components are all normal:
+/// not empty, not `.` or `..`, no backslash or NUL, and not a reserved temporary name.
+/// Every backend calls this first, so no key can reach outside its root.
+pub fn check_key(key: &str) -> Result<(), StorageError> {
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c != "."
+            && c != ".."
+            && !c.starts_with(TEMP_PREFIX)
+            && !c.contains(['\\', '\0'])
+    };
+    if key.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKey {
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// Like [`check_key`], but the empty prefix (the root) is allowed: for `list`.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), StorageError> {
+    if prefix.is_empty() {
+        Ok(())
+    } else {
+        check_key(prefix)
+    }
+}
+
+/// The `[start, end)` window of an object of `size` bytes that a read of `offset`/`len`
+/// covers, cut at the end of the object.
+pub(crate) fn read_window(size: u64, offset: u64, len: Option<u64>) -> (u64, u64) {
+    let start = offset.min(size);
+    let end = match len {
+        Some(len) => start.saturating_add(len).min(size),
+        None => size,
+    };
+    (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_are_refused() {
+        for bad in [
+            "", "/a", "a/", "a//b", ".", "..", "a/../b", "./a", "a\\b", "a/.tmp-x", "\0",
+        ] {
+            assert_eq!(
+                check_key(bad),
+                Err(StorageError::InvalidKey { key: bad.into() }),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "a",
+            "v1/blobs/sha256/ab/abcd/data",
+            "_uploads/x-y_z",
+            ".hidden",
+        ] {
+            assert_eq!(check_key(good), Ok(()), "{good:?}");
+        }
+        assert_eq!(check_prefix(""), Ok(()));
+    }
+
+    #[test]
+    fn read_window_cuts_at_the_end() {
+        assert_eq!(read_window(10, 0, None), (0, 10));
+        assert_eq!(read_window(10, 3, Some(4)), (3, 7));
+        assert_eq!(read_window(10, 8, Some(100)), (8, 10));
+        assert_eq!(read_window(10, 20, None), (10, 10));
+        assert_eq!(read_window(10, 2, Some(u64::MAX)), (2, 10));
+    }
+}

@@ -1,0 +1,261 @@
+//! Raw `Backend` behaviour. Every key lives under `suite/`, deleted at the end.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{collect, pattern};
+use crate::backend::Backend;
+use crate::error::StorageError;
+
+pub(super) async fn run(b: &Arc<dyn Backend>) {
+    absent(b).await;
+    invalid_keys(b).await;
+    put_get_stat(b).await;
+    ranged_reads(b).await;
+    append_resume_cancel(b).await;
+    list_sorted(b).await;
+    rename_replaces(b).await;
+    delete_recursive(b).await;
+    assert!(b.delete("suite").await.expect("delete suite/"));
+    let root = b.list("").await.expect("list root");
+    assert!(root.is_empty(), "backend cases left {root:?}");
+}
+
+fn not_found(key: &str) -> StorageError {
+    StorageError::NotFound { key: key.into() }
+}
+
+async fn absent(b: &Arc<dyn Backend>) {
+    let k = "suite/absent/x";
+    assert_eq!(b.get(k).await, Ok(None), "get absent");
+    assert_eq!(b.stat(k).await, Ok(None), "stat absent");
+    assert_eq!(
+        b.read(k, 0, None).await.err(),
+        Some(not_found(k)),
+        "read absent"
+    );
+    assert_eq!(b.delete(k).await, Ok(false), "delete absent");
+    assert_eq!(b.list(k).await, Ok(vec![]), "list absent");
+    assert_eq!(b.rename(k, "suite/absent/y").await, Err(not_found(k)));
+    assert_eq!(
+        b.stat("suite/absent/y").await,
+        Ok(None),
+        "failed rename made no target"
+    );
+}
+
+async fn invalid_keys(b: &Arc<dyn Backend>) {
+    for bad in [
+        "", "/abs", "a//b", "a/", "a/../b", "..", "a/.", ".tmp-x", "a/.tmp-y",
+    ] {
+        let invalid = || StorageError::InvalidKey { key: bad.into() };
+        assert_eq!(b.get(bad).await, Err(invalid()), "get {bad:?}");
+        assert_eq!(
+            b.put(bad, Bytes::new()).await,
+            Err(invalid()),
+            "put {bad:?}"
+        );
+        assert_eq!(b.stat(bad).await, Err(invalid()), "stat {bad:?}");
+        assert_eq!(b.delete(bad).await, Err(invalid()), "delete {bad:?}");
+        assert_eq!(b.read(bad, 0, None).await.err(), Some(invalid()));
+        assert_eq!(b.append(bad).await.err(), Some(invalid()));
+        assert_eq!(b.rename("suite/x", bad).await, Err(invalid()));
+    }
+    assert!(matches!(
+        b.list("..").await,
+        Err(StorageError::InvalidKey { .. })
+    ));
+}
+
+async fn put_get_stat(b: &Arc<dyn Backend>) {
+    let k = "suite/obj/a";
+    b.put(k, Bytes::from_static(b"hello")).await.expect("put");
+    assert_eq!(b.get(k).await, Ok(Some(Bytes::from_static(b"hello"))));
+    assert_eq!(b.stat(k).await, Ok(Some(5)));
+    b.put(k, Bytes::from_static(b"hi")).await.expect("replace");
+    assert_eq!(
+        b.get(k).await,
+        Ok(Some(Bytes::from_static(b"hi"))),
+        "replaced"
+    );
+    assert_eq!(b.stat(k).await, Ok(Some(2)));
+    b.put("suite/obj/empty", Bytes::new())
+        .await
+        .expect("put empty");
+    assert_eq!(b.stat("suite/obj/empty").await, Ok(Some(0)));
+    assert_eq!(b.get("suite/obj/empty").await, Ok(Some(Bytes::new())));
+    // A prefix is not an object.
+    assert_eq!(b.get("suite/obj").await, Ok(None), "get of a prefix");
+    assert_eq!(b.stat("suite/obj").await, Ok(None), "stat of a prefix");
+    assert_eq!(b.list(k).await, Ok(vec![]), "an object has no children");
+}
+
+async fn ranged_reads(b: &Arc<dyn Backend>) {
+    const MIB: usize = 1024 * 1024;
+    let k = "suite/read/big";
+    let data = pattern(2 * MIB + 12_345, 3);
+    b.put(k, data.clone()).await.expect("put big");
+    let len = data.len();
+    let cases: [(usize, Option<usize>, &[u8]); 8] = [
+        (0, None, &data[..]),
+        (0, Some(0), &[]),
+        (10, Some(5), &data[10..15]),
+        (len - 3, Some(100), &data[len - 3..]),
+        (len, None, &[]),
+        (len + 10, Some(5), &[]),
+        (MIB - 1, Some(MIB + 2), &data[MIB - 1..2 * MIB + 1]),
+        (MIB + 7, None, &data[MIB + 7..]),
+    ];
+    for (offset, want, expected) in cases {
+        let stream = b
+            .read(k, offset as u64, want.map(|n| n as u64))
+            .await
+            .expect("open read");
+        let got = collect(stream).await;
+        assert!(
+            got == expected,
+            "read({offset}, {want:?}): {} bytes",
+            got.len()
+        );
+    }
+    b.put("suite/read/small", Bytes::from_static(b"0123456789"))
+        .await
+        .expect("put small");
+    let stream = b.read("suite/read/small", 4, Some(3)).await.expect("open");
+    assert_eq!(collect(stream).await, b"456");
+}
+
+async fn append_resume_cancel(b: &Arc<dyn Backend>) {
+    let k = "suite/append/data";
+    let big = pattern(1536 * 1024, 9);
+    let mut expected = Vec::new();
+
+    let mut w = b.append(k).await.expect("append new");
+    for part in [
+        Bytes::from_static(b"abc"),
+        Bytes::new(),
+        big.clone(),
+        Bytes::from_static(b"xyz"),
+    ] {
+        expected.extend_from_slice(&part);
+        w.write(part).await.expect("write");
+    }
+    assert_eq!(
+        w.commit().await,
+        Ok(expected.len() as u64),
+        "first commit size"
+    );
+    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+
+    // A second writer resumes at the end.
+    let mut w = b.append(k).await.expect("append existing");
+    w.write(Bytes::from_static(b"more")).await.expect("write");
+    expected.extend_from_slice(b"more");
+    assert_eq!(
+        w.commit().await,
+        Ok(expected.len() as u64),
+        "resumed commit size"
+    );
+    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+
+    // Cancel restores the size at open, even after a flush-sized write.
+    let mut w = b.append(k).await.expect("append to cancel");
+    w.write(Bytes::from_static(b"discard"))
+        .await
+        .expect("write");
+    w.write(pattern(2 * 1024 * 1024, 1))
+        .await
+        .expect("write big");
+    w.cancel().await.expect("cancel");
+    assert_eq!(
+        b.stat(k).await,
+        Ok(Some(expected.len() as u64)),
+        "cancelled"
+    );
+    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+
+    // Cancelling a writer that created the object leaves no object.
+    let mut w = b.append("suite/append/new").await.expect("append new");
+    w.write(Bytes::from_static(b"x")).await.expect("write");
+    w.cancel().await.expect("cancel new");
+    assert_eq!(
+        b.stat("suite/append/new").await,
+        Ok(None),
+        "cancelled create"
+    );
+
+    // Committing an empty writer creates an empty object.
+    let w = b.append("suite/append/empty").await.expect("append empty");
+    assert_eq!(w.commit().await, Ok(0));
+    assert_eq!(b.stat("suite/append/empty").await, Ok(Some(0)));
+}
+
+async fn list_sorted(b: &Arc<dyn Backend>) {
+    for k in ["b", "a/x", "B", "a-b", "a/y", "_z", "a.c/q"] {
+        b.put(&format!("suite/list/{k}"), Bytes::from_static(b"1"))
+            .await
+            .expect("put for list");
+    }
+    let names = b.list("suite/list").await.expect("list");
+    assert_eq!(
+        names,
+        ["B", "_z", "a", "a-b", "a.c", "b"],
+        "sorted by bytes, deduplicated"
+    );
+    assert_eq!(
+        b.list("suite/list/a").await,
+        Ok(vec!["x".into(), "y".into()])
+    );
+    let suite = b.list("suite").await.expect("list");
+    assert!(suite.contains(&"list".into()), "{suite:?}");
+}
+
+async fn rename_replaces(b: &Arc<dyn Backend>) {
+    b.put("suite/mv/src", Bytes::from_static(b"one"))
+        .await
+        .expect("put");
+    b.rename("suite/mv/src", "suite/mv/deep/er/dst")
+        .await
+        .expect("rename to new parents");
+    assert_eq!(b.get("suite/mv/src").await, Ok(None), "source gone");
+    assert_eq!(
+        b.get("suite/mv/deep/er/dst").await,
+        Ok(Some(Bytes::from_static(b"one")))
+    );
+    b.put("suite/mv2/src", Bytes::from_static(b"two"))
+        .await
+        .expect("put");
+    b.rename("suite/mv2/src", "suite/mv/deep/er/dst")
+        .await
+        .expect("rename replacing");
+    assert_eq!(
+        b.get("suite/mv/deep/er/dst").await,
+        Ok(Some(Bytes::from_static(b"two"))),
+        "replaced"
+    );
+    assert_eq!(b.list("suite/mv").await, Ok(vec!["deep".into()]));
+    assert_eq!(
+        b.list("suite/mv2").await,
+        Ok(vec![]),
+        "emptied prefix vanished"
+    );
+}
+
+async fn delete_recursive(b: &Arc<dyn Backend>) {
+    for k in ["a", "sub/b", "sub/deeper/c"] {
+        b.put(&format!("suite/del/{k}"), Bytes::from_static(b"1"))
+            .await
+            .expect("put for delete");
+    }
+    assert_eq!(b.delete("suite/del/sub").await, Ok(true), "delete prefix");
+    assert_eq!(b.get("suite/del/sub/deeper/c").await, Ok(None));
+    assert_eq!(b.list("suite/del").await, Ok(vec!["a".into()]));
+    assert_eq!(b.delete("suite/del/sub").await, Ok(false), "delete again");
+    assert_eq!(b.delete("suite/del/a").await, Ok(true), "delete object");
+    let suite = b.list("suite").await.expect("list");
+    assert!(
+        !suite.contains(&"del".into()),
+        "emptied prefix vanished: {suite:?}"
+    );
+}

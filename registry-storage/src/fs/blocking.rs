@@ -1,0 +1,183 @@
+//! The synchronous file operations behind `FsBackend`, run on the blocking pool.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::path::Path;
+
+use crate::backend::TEMP_PREFIX;
+
+/// How often an operation that creates a file retries after a concurrent `delete` pruned
+/// the directory it had just created. Each retry needs another delete to win the race.
+const RETRIES: usize = 16;
+
+/// A fresh temporary file name: hidden from `list`, refused as a key component.
+pub(super) fn temp_name() -> String {
+    format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The directory holding `path` (every key path has one: it is under the root).
+pub(super) fn parent(path: &Path) -> io::Result<&Path> {
+    path.parent()
+        .ok_or_else(|| io::Error::new(ErrorKind::InvalidInput, "path has no parent"))
+}
+
+/// Creates `dir` and runs `create` (which makes a file in it), retrying when `create`
+/// finds `dir` gone because a concurrent delete pruned it while it was still empty.
+pub(super) fn in_dir<T>(dir: &Path, mut create: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut attempt = 0;
+    loop {
+        match fs::create_dir_all(dir).and_then(|()| create()) {
+            Err(e) if e.kind() == ErrorKind::NotFound && attempt < RETRIES => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Makes a directory entry change (create, rename, unlink) durable.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes `start` and its ancestors below `root` while they are empty. `remove_dir`
+/// refuses non-empty directories, so this never removes an object.
+pub(super) fn prune(root: &Path, start: &Path) {
+    let mut dir = start;
+    while dir != root && dir.starts_with(root) {
+        if fs::remove_dir(dir).is_err() {
+            break;
+        }
+        match dir.parent() {
+            Some(up) => dir = up,
+            None => break,
+        }
+    }
+}
+
+/// Creates the root if needed and proves it is a writable directory.
+pub(super) fn check_root(root: &Path) -> io::Result<()> {
+    fs::create_dir_all(root)?;
+    if !fs::metadata(root)?.is_dir() {
+        return Err(io::Error::other("storage root is not a directory"));
+    }
+    let probe = root.join(temp_name());
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    fs::remove_file(&probe)
+}
+
+/// A whole small file; `None` when absent or a directory (a prefix is not an object).
+pub(super) fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(_) if path.is_dir() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Size of a file; `None` when absent or a directory.
+pub(super) fn stat(path: &Path) -> io::Result<Option<u64>> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory.
+pub(super) fn put_atomic(root: &Path, path: &Path, value: &[u8]) -> io::Result<()> {
+    let dir = parent(path)?;
+    let tmp = dir.join(temp_name());
+    let mut file = in_dir(dir, || {
+        OpenOptions::new().write(true).create_new(true).open(&tmp)
+    })?;
+    let result = file
+        .write_all(value)
+        .and_then(|()| file.sync_data())
+        .and_then(|()| fs::rename(&tmp, path))
+        .and_then(|()| sync_dir(dir));
+    if result.is_err() {
+        // Best effort: the original error is the one worth reporting.
+        let _ = fs::remove_file(&tmp);
+        prune(root, dir);
+    }
+    result
+}
+
+/// Names in a directory, sorted, without temp files; empty when it does not exist (or is
+/// a file: an object has no children).
+pub(super) fn list(path: &Path) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(_) if path.is_file() => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        // Every name the store writes is ASCII; anything else is not ours to list.
+        if let Some(name) = entry.file_name().to_str() {
+            if !name.starts_with(TEMP_PREFIX) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Moves `from` over `to`, creating `to`'s parents. `Ok(false)` when `from` is absent.
+pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
+    let dir = parent(to)?;
+    let moved = in_dir(dir, || match fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        // NotFound is either a missing source (final) or a pruned target dir (retry).
+        Err(e) if e.kind() == ErrorKind::NotFound && fs::symlink_metadata(from).is_err() => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    })?;
+    if moved {
+        sync_dir(dir)?;
+        let from_dir = parent(from)?;
+        if from_dir != dir {
+            // The source entry is gone either way; syncing its directory only makes that
+            // durable sooner, so a failure here is not the caller's problem.
+            let _ = sync_dir(from_dir);
+            prune(root, from_dir);
+        }
+    }
+    Ok(moved)
+}
+
+/// Deletes a file or a directory tree, then the directories that left empty.
+pub(super) fn delete(root: &Path, path: &Path) -> io::Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let removed = if meta.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    match removed {
+        Ok(()) => {}
+        // A concurrent delete won: it reports the deletion.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let dir = parent(path)?;
+    match sync_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    prune(root, dir);
+    Ok(true)
+}

@@ -1,0 +1,122 @@
+//! `Store`: the registry's storage semantics, written once over any [`Backend`].
+//!
+//! What the store guarantees, whatever the backend:
+//! - Blob bytes are shared by all repositories, but a blob is visible in a repository only
+//!   once linked there (`_layers`), so one repository cannot read another's blobs by digest.
+//! - Links are written after the data they point at, so a crash leaves at worst unlinked
+//!   data (for garbage collection), never a link to nothing.
+//! - Manifests are kept as the exact bytes received, under their digest.
+//! - Everything read back is re-validated: a tag file that does not hold a digest is
+//!   [`StorageError::Corrupt`], never trusted.
+//!
+//! The store does not hash: its callers verify digests as bytes arrive and pass only
+//! verified digests here. It does not delete blob data either; that is garbage collection.
+//!
+//! # Layout
+//! - this file: `Store`, `StoredManifest`, blobs.
+//! - `uploads.rs`: upload sessions: create, append, commit into a blob, cancel.
+//! - `manifests.rs`: manifests and referrers.
+//! - `tags.rs`: tags, repository existence and the catalog.
+
+mod manifests;
+mod tags;
+mod uploads;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use registry_core::{Digest, RepoName};
+
+use crate::backend::{Backend, ByteStream};
+use crate::error::StorageError;
+use crate::layout;
+
+/// Registry semantics over a backend. Cheap to clone: clones share the backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+/// A manifest as stored: its media type and the exact bytes received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// The media type recorded when the manifest was pushed.
+    pub media_type: String,
+    /// The manifest bytes, exactly as received (their digest is the manifest's digest).
+    pub bytes: Bytes,
+}
+
+impl Store {
+    /// A store over `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// The backend, for callers that need a raw operation (tests, maintenance jobs).
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Size of the blob's data, in any repository; `None` when no such blob is stored.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        self.backend.stat(&layout::blob_data(digest)).await
+    }
+
+    /// Size of the blob if it is linked into `repo` and its data exists; `None` otherwise.
+    pub async fn repo_blob_size(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, StorageError> {
+        if self
+            .backend
+            .stat(&layout::layer_link(repo, digest))
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.blob_size(digest).await
+    }
+
+    /// The blob's bytes from `offset`, at most `len` of them. The caller checks that the
+    /// blob is linked into the requesting repository first ([`Store::repo_blob_size`]).
+    pub async fn read_blob(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.backend
+            .read(&layout::blob_data(digest), offset, len)
+            .await
+    }
+
+    /// Makes an existing blob visible in `repo` (cross-repository mount, manifest blobs).
+    pub async fn link_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), StorageError> {
+        let link = Bytes::from(digest.to_string());
+        self.backend
+            .put(&layout::layer_link(repo, digest), link)
+            .await
+    }
+
+    /// Removes the blob's link from `repo` only; the data stays for other repositories until
+    /// garbage collection. `Ok(false)` when it was not linked.
+    pub async fn unlink_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        self.backend.delete(&layout::layer_link(repo, digest)).await
+    }
+}
+
+/// Reads back a digest the store wrote (tag files): anything unparsable is corruption.
+fn parse_stored_digest(key: &str, bytes: &[u8]) -> Result<Digest, StorageError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse::<Digest>().ok())
+        .ok_or_else(|| StorageError::Corrupt {
+            key: key.to_owned(),
+        })
+}

@@ -1,0 +1,160 @@
+//! Manifests and referrers.
+//!
+//! A manifest is stored as a blob (its exact bytes under its digest, so it can also be
+//! fetched through the blob endpoint, as the spec allows) plus a revision link in the
+//! repository recording its media type. Referrers are one small entry per
+//! (subject, referrer) pair holding the referrer's descriptor JSON, so listing the referrers
+//! of a subject is one `list` and no manifest parsing.
+
+use bytes::Bytes;
+use registry_core::{Digest, RepoName};
+use serde::{Deserialize, Serialize};
+
+use super::{parse_stored_digest, Store, StoredManifest};
+use crate::error::StorageError;
+use crate::layout;
+
+/// Content of a revision link.
+#[derive(Serialize, Deserialize)]
+struct RevisionLink {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+}
+
+impl Store {
+    /// Stores a manifest: its bytes as a blob (the caller computed `digest` from these exact
+    /// bytes), a `_layers` link so it can be fetched as a blob, then the revision link with
+    /// its media type. Data first, links last, so a crash never leaves a dangling link.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), StorageError> {
+        let blob = layout::blob_data(digest);
+        // Content-addressed: an object of the same size under this digest is these bytes.
+        let len = bytes.len() as u64;
+        if self.backend.stat(&blob).await? != Some(len) {
+            self.backend.put(&blob, bytes).await?;
+        }
+        self.link_blob(repo, digest).await?;
+        let key = layout::revision_link(repo, digest);
+        let link = serde_json::to_vec(&RevisionLink {
+            media_type: media_type.to_owned(),
+        })
+        .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
+        self.backend.put(&key, Bytes::from(link)).await
+    }
+
+    /// The manifest if `repo` has it (revision link present) and its bytes exist.
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, StorageError> {
+        let key = layout::revision_link(repo, digest);
+        let Some(link) = self.backend.get(&key).await? else {
+            return Ok(None);
+        };
+        let link: RevisionLink =
+            serde_json::from_slice(&link).map_err(|_| StorageError::Corrupt { key })?;
+        let Some(bytes) = self.backend.get(&layout::blob_data(digest)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredManifest {
+            media_type: link.media_type,
+            bytes,
+        }))
+    }
+
+    /// Whether `repo` has the manifest (revision link present and its bytes exist).
+    pub async fn has_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        let linked = self
+            .backend
+            .stat(&layout::revision_link(repo, digest))
+            .await?
+            .is_some();
+        Ok(linked && self.blob_size(digest).await?.is_some())
+    }
+
+    /// Removes the manifest from `repo`: its revision link, every tag pointing at it, and
+    /// its entry as a referrer of `subject` (the caller passes the subject the manifest
+    /// declared). `Ok(false)` if the repository did not have it.
+    ///
+    /// The blob bytes and their `_layers` link stay (garbage collection's job), and so do
+    /// the referrers *of* this digest: the spec lets referrers outlive their subject.
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        subject: Option<&Digest>,
+    ) -> Result<bool, StorageError> {
+        if !self
+            .backend
+            .delete(&layout::revision_link(repo, digest))
+            .await?
+        {
+            return Ok(false);
+        }
+        let tags_dir = layout::tags_dir(repo);
+        for tag in self.backend.list(&tags_dir).await? {
+            let key = format!("{tags_dir}/{tag}");
+            let Some(content) = self.backend.get(&key).await? else {
+                continue; // deleted meanwhile
+            };
+            // A corrupt tag points nowhere, so certainly not here: it must not block the
+            // deletion (resolve_tag reports it).
+            if parse_stored_digest(&key, &content).ok().as_ref() == Some(digest) {
+                self.backend.delete(&key).await?;
+            }
+        }
+        if let Some(subject) = subject {
+            self.backend
+                .delete(&layout::referrer_link(repo, subject, digest))
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Records that `referrer` (a manifest in `repo`) refers to `subject`, with the
+    /// descriptor the referrers API returns for it (opaque JSON bytes).
+    pub async fn add_referrer(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        referrer: &Digest,
+        descriptor_json: Bytes,
+    ) -> Result<(), StorageError> {
+        self.backend
+            .put(
+                &layout::referrer_link(repo, subject, referrer),
+                descriptor_json,
+            )
+            .await
+    }
+
+    /// The descriptors of the manifests referring to `subject`, sorted by referrer key
+    /// (`<alg>-<hex>`); empty when there are none.
+    pub async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let dir = layout::referrers_dir(repo, subject);
+        let mut names = self.backend.list(&dir).await?;
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            // Skipped if deleted between list and get.
+            if let Some(descriptor) = self.backend.get(&format!("{dir}/{name}")).await? {
+                out.push(descriptor);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,96 @@
+//! Tags, repository existence and the catalog.
+//!
+//! A tag is an object holding the digest it points at; replacing it is one atomic `put`.
+//! A repository exists while it has content (`_manifests` or `_layers`); an upload alone
+//! does not make one. The catalog is a walk of `v1/repositories`.
+
+use bytes::Bytes;
+use registry_core::{Digest, RepoName, Tag};
+
+use super::{parse_stored_digest, Store};
+use crate::error::StorageError;
+use crate::layout;
+
+impl Store {
+    /// Points `tag` at `digest`, replacing any previous target atomically.
+    pub async fn put_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        self.backend
+            .put(
+                &layout::tag_link(repo, tag),
+                Bytes::from(digest.to_string()),
+            )
+            .await
+    }
+
+    /// The digest `tag` points at; `None` when there is no such tag, `Err(Corrupt)` when
+    /// the tag file does not hold a digest.
+    pub async fn resolve_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<Digest>, StorageError> {
+        let key = layout::tag_link(repo, tag);
+        match self.backend.get(&key).await? {
+            None => Ok(None),
+            Some(content) => parse_stored_digest(&key, &content).map(Some),
+        }
+    }
+
+    /// Removes the tag (not the manifest). `Ok(false)` when there was no such tag.
+    pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StorageError> {
+        self.backend.delete(&layout::tag_link(repo, tag)).await
+    }
+
+    /// The repository's tags sorted by bytes; `None` when the repository does not exist.
+    pub async fn list_tags(&self, repo: &RepoName) -> Result<Option<Vec<String>>, StorageError> {
+        if !self.repository_exists(repo).await? {
+            return Ok(None);
+        }
+        let mut tags = self.backend.list(&layout::tags_dir(repo)).await?;
+        tags.sort();
+        Ok(Some(tags))
+    }
+
+    /// Whether the repository has content: manifests or linked blobs.
+    pub async fn repository_exists(&self, repo: &RepoName) -> Result<bool, StorageError> {
+        let children = self.backend.list(&layout::repo_dir(repo)).await?;
+        Ok(has_content(&children))
+    }
+
+    /// Every repository with content, sorted by bytes. Names have any number of
+    /// components (`a`, `a/b`, `a/b/c` can all exist at once).
+    pub async fn list_repositories(&self) -> Result<Vec<String>, StorageError> {
+        let mut found = Vec::new();
+        // Explicit stack instead of async recursion: (key prefix, repository name so far).
+        let mut stack = vec![(layout::REPOSITORIES.to_owned(), String::new())];
+        while let Some((prefix, name)) = stack.pop() {
+            let children = self.backend.list(&prefix).await?;
+            if !name.is_empty() && has_content(&children) && name.parse::<RepoName>().is_ok() {
+                found.push(name.clone());
+            }
+            // Name components start with [a-z0-9]; `_layers`, `_uploads`... are not names.
+            for child in children.iter().filter(|c| !c.starts_with(['_', '.'])) {
+                let child_name = if name.is_empty() {
+                    child.clone()
+                } else {
+                    format!("{name}/{child}")
+                };
+                stack.push((format!("{prefix}/{child}"), child_name));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
+/// A repository prefix has content when it holds manifests or blob links.
+fn has_content(children: &[String]) -> bool {
+    children
+        .iter()
+        .any(|c| c == layout::MANIFESTS || c == layout::LAYERS)
+}
