@@ -125,8 +125,11 @@ impl Digest {
 fn valid_algorithm(s: &str) -> bool {
     // algorithm-component (separator algorithm-component)*
     !s.is_empty()
-        && s.split(['+', '.', '_', '-'])
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && s.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 fn valid_encoded(s: &str) -> bool {
@@ -219,13 +222,20 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\0",
             "sha256+:abc",
         ] {
-            assert_eq!(bad.parse::<Digest>(), Err(DigestError::Malformed), "{bad:?}");
+            assert_eq!(
+                bad.parse::<Digest>(),
+                Err(DigestError::Malformed),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn unknown_algorithm_is_unsupported_not_malformed() {
         assert_eq!("md5:abcd".parse::<Digest>(), Err(DigestError::Unsupported));
-        assert_eq!("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".parse::<Digest>(), Err(DigestError::Unsupported));
+        assert_eq!(
+            "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".parse::<Digest>(),
+            Err(DigestError::Unsupported)
+        );
     }
 }

@@ -46,29 +46,96 @@ pub enum ErrorCode {
 
 /// `(code, wire name, default message, HTTP status)`: the whole table.
 const TABLE: [(ErrorCode, &str, &str, u16); 15] = [
-    (ErrorCode::BlobUnknown, "BLOB_UNKNOWN", "blob unknown to registry", 404),
-    (ErrorCode::BlobUploadInvalid, "BLOB_UPLOAD_INVALID", "blob upload invalid", 400),
-    (ErrorCode::BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404),
-    (ErrorCode::DigestInvalid, "DIGEST_INVALID", "provided digest did not match uploaded content", 400),
-    (ErrorCode::ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", "manifest references a manifest or blob unknown to registry", 400),
-    (ErrorCode::ManifestInvalid, "MANIFEST_INVALID", "manifest invalid", 400),
-    (ErrorCode::ManifestUnknown, "MANIFEST_UNKNOWN", "manifest unknown to registry", 404),
-    (ErrorCode::NameInvalid, "NAME_INVALID", "invalid repository name", 400),
-    (ErrorCode::NameUnknown, "NAME_UNKNOWN", "repository name not known to registry", 404),
-    (ErrorCode::SizeInvalid, "SIZE_INVALID", "provided length did not match content length", 400),
-    (ErrorCode::Unauthorized, "UNAUTHORIZED", "authentication required", 401),
-    (ErrorCode::Denied, "DENIED", "requested access to the resource is denied", 403),
-    (ErrorCode::Unsupported, "UNSUPPORTED", "the operation is unsupported", 405),
-    (ErrorCode::TooManyRequests, "TOOMANYREQUESTS", "too many requests", 429),
+    (
+        ErrorCode::BlobUnknown,
+        "BLOB_UNKNOWN",
+        "blob unknown to registry",
+        404,
+    ),
+    (
+        ErrorCode::BlobUploadInvalid,
+        "BLOB_UPLOAD_INVALID",
+        "blob upload invalid",
+        400,
+    ),
+    (
+        ErrorCode::BlobUploadUnknown,
+        "BLOB_UPLOAD_UNKNOWN",
+        "blob upload unknown to registry",
+        404,
+    ),
+    (
+        ErrorCode::DigestInvalid,
+        "DIGEST_INVALID",
+        "provided digest did not match uploaded content",
+        400,
+    ),
+    (
+        ErrorCode::ManifestBlobUnknown,
+        "MANIFEST_BLOB_UNKNOWN",
+        "manifest references a manifest or blob unknown to registry",
+        400,
+    ),
+    (
+        ErrorCode::ManifestInvalid,
+        "MANIFEST_INVALID",
+        "manifest invalid",
+        400,
+    ),
+    (
+        ErrorCode::ManifestUnknown,
+        "MANIFEST_UNKNOWN",
+        "manifest unknown to registry",
+        404,
+    ),
+    (
+        ErrorCode::NameInvalid,
+        "NAME_INVALID",
+        "invalid repository name",
+        400,
+    ),
+    (
+        ErrorCode::NameUnknown,
+        "NAME_UNKNOWN",
+        "repository name not known to registry",
+        404,
+    ),
+    (
+        ErrorCode::SizeInvalid,
+        "SIZE_INVALID",
+        "provided length did not match content length",
+        400,
+    ),
+    (
+        ErrorCode::Unauthorized,
+        "UNAUTHORIZED",
+        "authentication required",
+        401,
+    ),
+    (
+        ErrorCode::Denied,
+        "DENIED",
+        "requested access to the resource is denied",
+        403,
+    ),
+    (
+        ErrorCode::Unsupported,
+        "UNSUPPORTED",
+        "the operation is unsupported",
+        405,
+    ),
+    (
+        ErrorCode::TooManyRequests,
+        "TOOMANYREQUESTS",
+        "too many requests",
+        429,
+    ),
     (ErrorCode::Unknown, "UNKNOWN", "unknown error", 500),
 ];
 
 impl ErrorCode {
     fn row(self) -> &'static (ErrorCode, &'static str, &'static str, u16) {
-        TABLE
-            .iter()
-            .find(|row| row.0 == self)
-            .unwrap_or(&TABLE[0])
+        TABLE.iter().find(|row| row.0 == self).unwrap_or(&TABLE[0])
     }
 
     /// The identifier sent in the `code` field, e.g. `BLOB_UNKNOWN`.

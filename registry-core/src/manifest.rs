@@ -115,7 +115,9 @@ fn invalid(message: impl Into<String>) -> RegistryError {
 pub fn too_large() -> RegistryError {
     RegistryError::new(ErrorCode::SizeInvalid)
         .with_status(413)
-        .with_message(format!("manifest exceeds the {MAX_MANIFEST_BYTES} byte limit"))
+        .with_message(format!(
+            "manifest exceeds the {MAX_MANIFEST_BYTES} byte limit"
+        ))
 }
 
 fn known(media_type: &str) -> Option<(&'static str, ManifestKind)> {
@@ -137,7 +139,10 @@ fn essence(content_type: &str) -> &str {
 
 /// Content types that say nothing about which manifest this is.
 fn generic(content_type: &str) -> bool {
-    matches!(content_type, "" | "application/json" | "application/octet-stream")
+    matches!(
+        content_type,
+        "" | "application/json" | "application/octet-stream"
+    )
 }
 
 /// Validates a pushed manifest.
@@ -157,10 +162,16 @@ pub fn validate(content_type: Option<&str>, body: &[u8]) -> Result<Manifest, Reg
     let header = content_type.map(essence).unwrap_or("");
     let (media_type, kind) = if generic(header) {
         match raw.media_type.as_deref() {
-            Some(t) => known(t).ok_or_else(|| invalid(format!("unsupported manifest media type {t:?}")))?,
+            Some(t) => {
+                known(t).ok_or_else(|| invalid(format!("unsupported manifest media type {t:?}")))?
+            }
             None if raw.manifests.is_some() => (OCI_INDEX, ManifestKind::Index),
             None if raw.config.is_some() => (OCI_MANIFEST, ManifestKind::Image),
-            None => return Err(invalid("cannot tell the manifest type: no mediaType, config or manifests")),
+            None => {
+                return Err(invalid(
+                    "cannot tell the manifest type: no mediaType, config or manifests",
+                ))
+            }
         }
     } else {
         let found = known(header)
@@ -179,8 +190,12 @@ pub fn validate(content_type: Option<&str>, body: &[u8]) -> Result<Manifest, Reg
             if raw.manifests.is_some() {
                 return Err(invalid("an image manifest must not have manifests"));
             }
-            let config = raw.config.ok_or_else(|| invalid("an image manifest needs a config"))?;
-            let layers = raw.layers.ok_or_else(|| invalid("an image manifest needs layers"))?;
+            let config = raw
+                .config
+                .ok_or_else(|| invalid("an image manifest needs a config"))?;
+            let layers = raw
+                .layers
+                .ok_or_else(|| invalid("an image manifest needs layers"))?;
             Manifest {
                 media_type,
                 kind,
@@ -196,7 +211,9 @@ pub fn validate(content_type: Option<&str>, body: &[u8]) -> Result<Manifest, Reg
             if raw.config.is_some() || raw.layers.is_some() {
                 return Err(invalid("an index must not have config or layers"));
             }
-            let manifests = raw.manifests.ok_or_else(|| invalid("an index needs manifests"))?;
+            let manifests = raw
+                .manifests
+                .ok_or_else(|| invalid("an index needs manifests"))?;
             Manifest {
                 media_type,
                 kind,

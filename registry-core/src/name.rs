@@ -196,14 +196,25 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["a", "library/ubuntu", "a/b/c", "a.b_c__d---e/f0", "0", "my-app/x.y"] {
+        for good in [
+            "a",
+            "library/ubuntu",
+            "a/b/c",
+            "a.b_c__d---e/f0",
+            "0",
+            "my-app/x.y",
+        ] {
             assert!(good.parse::<RepoName>().is_ok(), "{good}");
         }
         for bad in [
             "", "A", "a/", "/a", "a//b", "a/../b", "..", "a/.b", "a_", "a___b", "a.-b", "a b",
             "a%2fb", "a\0b", "a/B", "-a", "a:b", "ü",
         ] {
-            assert_eq!(bad.parse::<RepoName>(), Err(NameError::InvalidName), "{bad:?}");
+            assert_eq!(
+                bad.parse::<RepoName>(),
+                Err(NameError::InvalidName),
+                "{bad:?}"
+            );
         }
         let long = "a".repeat(256);
         assert!(long.parse::<RepoName>().is_err());
@@ -222,10 +233,16 @@ mod tests {
 
     #[test]
     fn references() {
-        assert!(matches!("latest".parse::<Reference>(), Ok(Reference::Tag(_))));
+        assert!(matches!(
+            "latest".parse::<Reference>(),
+            Ok(Reference::Tag(_))
+        ));
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         assert!(matches!(d.parse::<Reference>(), Ok(Reference::Digest(_))));
-        assert_eq!("sha256:zz".parse::<Reference>(), Err(NameError::InvalidDigest));
+        assert_eq!(
+            "sha256:zz".parse::<Reference>(),
+            Err(NameError::InvalidDigest)
+        );
     }
 
     proptest! {

@@ -53,19 +53,39 @@ mod tests {
     #[test]
     fn pages_walk_the_list() {
         let all = list(&["a", "b", "c", "d", "e"]);
-        let p = Page { n: Some(2), last: None }.apply(&all);
+        let p = Page {
+            n: Some(2),
+            last: None,
+        }
+        .apply(&all);
         assert_eq!(p.items, &all[0..2]);
         assert_eq!(p.next_last, Some("b"));
-        let p = Page { n: Some(2), last: Some("b".into()) }.apply(&all);
+        let p = Page {
+            n: Some(2),
+            last: Some("b".into()),
+        }
+        .apply(&all);
         assert_eq!(p.items, &all[2..4]);
         assert_eq!(p.next_last, Some("d"));
-        let p = Page { n: Some(2), last: Some("d".into()) }.apply(&all);
+        let p = Page {
+            n: Some(2),
+            last: Some("d".into()),
+        }
+        .apply(&all);
         assert_eq!(p.items, &all[4..5]);
         assert_eq!(p.next_last, None);
-        let p = Page { n: Some(0), last: None }.apply(&all);
+        let p = Page {
+            n: Some(0),
+            last: None,
+        }
+        .apply(&all);
         assert!(p.items.is_empty());
         assert_eq!(p.next_last, None);
-        let p = Page { n: None, last: Some("bb".into()) }.apply(&all);
+        let p = Page {
+            n: None,
+            last: Some("bb".into()),
+        }
+        .apply(&all);
         assert_eq!(p.items, &all[2..]);
     }
 

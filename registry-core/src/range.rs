@@ -151,7 +151,17 @@ mod tests {
         assert_eq!(parse_content_range("bytes=0-99"), Ok(r));
         assert_eq!(parse_content_range("bytes 0-99/*"), Ok(r));
         assert_eq!(r.len(), 100);
-        for bad in ["", "-", "5-", "-5", "9-1", "a-b", "0-99999999999999999999", "+1-2", "0 - x"] {
+        for bad in [
+            "",
+            "-",
+            "5-",
+            "-5",
+            "9-1",
+            "a-b",
+            "0-99999999999999999999",
+            "+1-2",
+            "0 - x",
+        ] {
             assert_eq!(parse_content_range(bad), Err(RangeSyntaxError), "{bad:?}");
         }
     }
@@ -160,15 +170,27 @@ mod tests {
     fn byte_range_forms() {
         assert_eq!(
             ByteRange::parse("bytes=0-9"),
-            Ok(Some(ByteRange::From { first: 0, last: Some(9) }))
+            Ok(Some(ByteRange::From {
+                first: 0,
+                last: Some(9)
+            }))
         );
-        assert_eq!(ByteRange::parse("bytes=5-"), Ok(Some(ByteRange::From { first: 5, last: None })));
+        assert_eq!(
+            ByteRange::parse("bytes=5-"),
+            Ok(Some(ByteRange::From {
+                first: 5,
+                last: None
+            }))
+        );
         assert_eq!(ByteRange::parse("bytes=-3"), Ok(Some(ByteRange::Suffix(3))));
         assert_eq!(ByteRange::parse("bytes=0-1,4-5"), Ok(None));
         assert_eq!(ByteRange::parse("items=0-1"), Ok(None));
         assert_eq!(ByteRange::parse("bytes=9-1"), Err(RangeSyntaxError));
         assert_eq!(ByteRange::parse("bytes=-"), Err(RangeSyntaxError));
-        assert_eq!(ByteRange::parse("bytes=-18446744073709551616"), Err(RangeSyntaxError));
+        assert_eq!(
+            ByteRange::parse("bytes=-18446744073709551616"),
+            Err(RangeSyntaxError)
+        );
     }
 
     #[test]

@@ -55,7 +55,8 @@ impl UploadId {
     pub fn parse(s: &str) -> Option<UploadId> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| UploadId(s.to_owned()))
     }
 
@@ -296,11 +297,17 @@ impl Query {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn digest(&self, key: &str) -> Result<Option<Digest>, RouteError> {
@@ -318,7 +325,10 @@ impl Query {
                     .with_message(format!("invalid pagination parameter n: {n:?}"))
             })?),
         };
-        let last = self.get("last").filter(|l| !l.is_empty()).map(str::to_owned);
+        let last = self
+            .get("last")
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned);
         Ok(Page { n, last })
     }
 }
@@ -371,7 +381,10 @@ impl Route {
                     Some(f) if !f.is_empty() => Some(f.parse().map_err(|e| name_error(e, f))?),
                     _ => None,
                 };
-                UploadStart::Mount { digest: mount, from }
+                UploadStart::Mount {
+                    digest: mount,
+                    from,
+                }
             } else if let Some(d) = q.digest("digest")? {
                 UploadStart::Monolithic { digest: d }
             } else {
@@ -395,8 +408,9 @@ impl Route {
                 Method::Delete => Ok(Route::UploadCancel { name, id }),
                 Method::Put => {
                     let digest = q.digest("digest")?.ok_or_else(|| {
-                        RegistryError::new(ErrorCode::DigestInvalid)
-                            .with_message("the digest query parameter is required to complete an upload")
+                        RegistryError::new(ErrorCode::DigestInvalid).with_message(
+                            "the digest query parameter is required to complete an upload",
+                        )
                     })?;
                     Ok(Route::UploadPut { name, id, digest })
                 }
@@ -406,7 +420,10 @@ impl Route {
         if n >= 3 && is(1, "tags") && is(0, "list") {
             let name = repo(tail(2))?;
             return match method {
-                Method::Get => Ok(Route::TagsList { name, page: q.page()? }),
+                Method::Get => Ok(Route::TagsList {
+                    name,
+                    page: q.page()?,
+                }),
                 _ => Err(RouteError::MethodNotAllowed),
             };
         }
@@ -425,7 +442,11 @@ impl Route {
                         .all("tag")
                         .map(|t| t.parse().map_err(|e| name_error(e, t)))
                         .collect::<Result<_, _>>()?;
-                    Ok(Route::ManifestPut { name, reference, tags })
+                    Ok(Route::ManifestPut {
+                        name,
+                        reference,
+                        tags,
+                    })
                 }
                 Method::Delete => Ok(Route::ManifestDelete { name, reference }),
                 _ => Err(RouteError::MethodNotAllowed),
@@ -451,7 +472,10 @@ impl Route {
                 Method::Get => Ok(Route::Referrers {
                     name,
                     digest,
-                    artifact_type: q.get("artifactType").filter(|a| !a.is_empty()).map(str::to_owned),
+                    artifact_type: q
+                        .get("artifactType")
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned),
                 }),
                 _ => Err(RouteError::MethodNotAllowed),
             };

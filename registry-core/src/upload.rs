@@ -43,8 +43,10 @@ impl ChunkPlan {
     /// Checks the bytes actually received against what was announced.
     pub fn check_received(&self, received: u64) -> Result<(), RegistryError> {
         match self.expected_len {
-            Some(expected) if expected != received => Err(RegistryError::new(ErrorCode::SizeInvalid)
-                .with_message(format!("announced {expected} bytes, received {received}"))),
+            Some(expected) if expected != received => {
+                Err(RegistryError::new(ErrorCode::SizeInvalid)
+                    .with_message(format!("announced {expected} bytes, received {received}")))
+            }
             _ => Ok(()),
         }
     }
@@ -97,10 +99,12 @@ impl UploadSession {
         }
         if let Some(len) = content_length {
             if len != range.len() {
-                return Err(RegistryError::new(ErrorCode::SizeInvalid).with_message(format!(
-                    "Content-Range covers {} bytes but Content-Length is {len}",
-                    range.len()
-                )));
+                return Err(
+                    RegistryError::new(ErrorCode::SizeInvalid).with_message(format!(
+                        "Content-Range covers {} bytes but Content-Length is {len}",
+                        range.len()
+                    )),
+                );
             }
         }
         Ok(ChunkPlan {
@@ -122,7 +126,10 @@ impl UploadSession {
     pub fn finish(self, expected: &Digest) -> Result<Digest, RegistryError> {
         self.hasher.verify(expected).map_err(|m| {
             RegistryError::new(ErrorCode::DigestInvalid)
-                .with_message(format!("content hashes to {}, not {}", m.actual, m.expected))
+                .with_message(format!(
+                    "content hashes to {}, not {}",
+                    m.actual, m.expected
+                ))
                 .with_detail(serde_json::json!({ "expected": m.expected, "actual": m.actual }))
         })
     }
@@ -151,7 +158,10 @@ mod tests {
         let s = session_with(b"abcd");
         assert_eq!(
             s.begin_chunk(Some("4-7"), Some(4)),
-            Ok(ChunkPlan { start: 4, expected_len: Some(4) })
+            Ok(ChunkPlan {
+                start: 4,
+                expected_len: Some(4)
+            })
         );
         let err = s.begin_chunk(Some("0-3"), Some(4)).unwrap_err();
         assert_eq!((err.code, err.status), (ErrorCode::BlobUploadInvalid, 416));
@@ -170,7 +180,10 @@ mod tests {
         assert_eq!(plan.expected_len, None);
         assert!(plan.check_received(123).is_ok());
         let plan = s.begin_chunk(None, Some(3)).unwrap();
-        assert_eq!(plan.check_received(2).unwrap_err().code, ErrorCode::SizeInvalid);
+        assert_eq!(
+            plan.check_received(2).unwrap_err().code,
+            ErrorCode::SizeInvalid
+        );
     }
 
     #[test]
@@ -186,7 +199,9 @@ mod tests {
     #[test]
     fn finish_with_another_algorithm_is_a_mismatch() {
         let s = session_with(b"abc");
-        let err = s.finish(&Digest::of(Algorithm::Sha512, b"abc")).unwrap_err();
+        let err = s
+            .finish(&Digest::of(Algorithm::Sha512, b"abc"))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::DigestInvalid);
     }
 

@@ -10,7 +10,9 @@ fn d(content: &str) -> String {
 }
 
 fn image(media_type: Option<&str>, extra: &str) -> String {
-    let mt = media_type.map(|m| format!(r#""mediaType":"{m}","#)).unwrap_or_default();
+    let mt = media_type
+        .map(|m| format!(r#""mediaType":"{m}","#))
+        .unwrap_or_default();
     format!(
         r#"{{"schemaVersion":2,{mt}"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":3}}]{extra}}}"#,
         d("config"),
@@ -19,7 +21,9 @@ fn image(media_type: Option<&str>, extra: &str) -> String {
 }
 
 fn index(media_type: Option<&str>) -> String {
-    let mt = media_type.map(|m| format!(r#""mediaType":"{m}","#)).unwrap_or_default();
+    let mt = media_type
+        .map(|m| format!(r#""mediaType":"{m}","#))
+        .unwrap_or_default();
     format!(
         r#"{{"schemaVersion":2,{mt}"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":10,"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
         d("child")
@@ -29,8 +33,16 @@ fn index(media_type: Option<&str>) -> String {
 #[test]
 fn accepts_the_four_media_types() {
     for (ct, body, kind) in [
-        (OCI_MANIFEST, image(Some(OCI_MANIFEST), ""), ManifestKind::Image),
-        (DOCKER_MANIFEST, image(Some(DOCKER_MANIFEST), ""), ManifestKind::Image),
+        (
+            OCI_MANIFEST,
+            image(Some(OCI_MANIFEST), ""),
+            ManifestKind::Image,
+        ),
+        (
+            DOCKER_MANIFEST,
+            image(Some(DOCKER_MANIFEST), ""),
+            ManifestKind::Image,
+        ),
         (OCI_INDEX, index(Some(OCI_INDEX)), ManifestKind::Index),
         (DOCKER_LIST, index(Some(DOCKER_LIST)), ManifestKind::Index),
     ] {
@@ -62,11 +74,19 @@ fn foreign_layers_are_not_required() {
 
 #[test]
 fn generic_content_type_falls_back_to_the_body() {
-    let m = validate(Some("application/json"), image(Some(DOCKER_MANIFEST), "").as_bytes()).unwrap();
+    let m = validate(
+        Some("application/json"),
+        image(Some(DOCKER_MANIFEST), "").as_bytes(),
+    )
+    .unwrap();
     assert_eq!(m.media_type, DOCKER_MANIFEST);
     let m = validate(None, index(None).as_bytes()).unwrap();
     assert_eq!(m.media_type, OCI_INDEX);
-    let m = validate(Some(&format!("{OCI_MANIFEST}; charset=utf-8")), image(None, "").as_bytes()).unwrap();
+    let m = validate(
+        Some(&format!("{OCI_MANIFEST}; charset=utf-8")),
+        image(None, "").as_bytes(),
+    )
+    .unwrap();
     assert_eq!(m.media_type, OCI_MANIFEST);
 }
 
@@ -78,13 +98,28 @@ fn refuses_mismatched_and_malformed() {
         (Some(OCI_MANIFEST), index(None)),
         (Some(OCI_INDEX), image(None, "")),
         (Some("text/plain"), image(None, "")),
-        (Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), image(None, "")),
+        (
+            Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+            image(None, ""),
+        ),
         (Some(OCI_MANIFEST), "not json".into()),
         (Some(OCI_MANIFEST), "[]".into()),
-        (Some(OCI_MANIFEST), image(None, "").replace("\"schemaVersion\":2", "\"schemaVersion\":1")),
-        (Some(OCI_MANIFEST), image(None, "").replace("sha256:", "sha256:zz")),
-        (Some(OCI_MANIFEST), image(None, "").replace("\"size\":2", "\"size\":-2")),
-        (Some(OCI_MANIFEST), r#"{"schemaVersion":2,"layers":[]}"#.into()),
+        (
+            Some(OCI_MANIFEST),
+            image(None, "").replace("\"schemaVersion\":2", "\"schemaVersion\":1"),
+        ),
+        (
+            Some(OCI_MANIFEST),
+            image(None, "").replace("sha256:", "sha256:zz"),
+        ),
+        (
+            Some(OCI_MANIFEST),
+            image(None, "").replace("\"size\":2", "\"size\":-2"),
+        ),
+        (
+            Some(OCI_MANIFEST),
+            r#"{"schemaVersion":2,"layers":[]}"#.into(),
+        ),
         (None, r#"{"schemaVersion":2}"#.into()),
     ];
     for (ct, body) in cases {
@@ -109,17 +144,27 @@ fn subject_and_artifact_type() {
     );
     let m = validate(Some(OCI_MANIFEST), image(None, &extra).as_bytes()).unwrap();
     assert_eq!(m.subject.as_ref().unwrap().digest.to_string(), d("subject"));
-    assert_eq!(m.effective_artifact_type(), Some("application/vnd.example.sbom"));
+    assert_eq!(
+        m.effective_artifact_type(),
+        Some("application/vnd.example.sbom")
+    );
     let plain = validate(Some(OCI_MANIFEST), image(None, "").as_bytes()).unwrap();
-    assert_eq!(plain.effective_artifact_type(), Some("application/vnd.oci.image.config.v1+json"));
+    assert_eq!(
+        plain.effective_artifact_type(),
+        Some("application/vnd.oci.image.config.v1+json")
+    );
 
     let me = Digest::of(Algorithm::Sha256, b"me");
     let entry = m.referrer_descriptor(me.clone(), 99);
-    let all: serde_json::Value = serde_json::from_slice(&referrers_index(vec![entry.clone()], None)).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_slice(&referrers_index(vec![entry.clone()], None)).unwrap();
     assert_eq!(all["mediaType"], OCI_INDEX);
     assert_eq!(all["schemaVersion"], 2);
     assert_eq!(all["manifests"][0]["digest"], me.to_string());
-    assert_eq!(all["manifests"][0]["artifactType"], "application/vnd.example.sbom");
+    assert_eq!(
+        all["manifests"][0]["artifactType"],
+        "application/vnd.example.sbom"
+    );
     assert_eq!(all["manifests"][0]["annotations"]["k"], "v");
     assert_eq!(all["manifests"][0]["size"], 99);
     let none: serde_json::Value =

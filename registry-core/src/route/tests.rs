@@ -30,25 +30,178 @@ fn every_endpoint() {
     let cases: Vec<(Method, String, Route)> = vec![
         (Get, "/v2/".into(), Route::Base),
         (Head, "/v2".into(), Route::Base),
-        (Get, "/v2/_catalog?n=10&last=a%2Fb".into(), Route::Catalog { page: Page { n: Some(10), last: Some("a/b".into()) } }),
-        (Get, "/v2/a/b/tags/list".into(), Route::TagsList { name: name("a/b"), page: Page::default() }),
-        (Get, "/v2/a/manifests/latest".into(), Route::ManifestGet { name: name("a"), reference: "latest".parse().unwrap(), head: false }),
-        (Head, format!("/v2/a/manifests/{D}"), Route::ManifestGet { name: name("a"), reference: D.parse().unwrap(), head: true }),
-        (Put, format!("/v2/a/manifests/{D}?tag=v1&tag=v2"), Route::ManifestPut { name: name("a"), reference: D.parse().unwrap(), tags: vec!["v1".parse().unwrap(), "v2".parse().unwrap()] }),
-        (Delete, "/v2/a/manifests/v1".into(), Route::ManifestDelete { name: name("a"), reference: "v1".parse().unwrap() }),
-        (Get, format!("/v2/a/b/c/blobs/{D}"), Route::BlobGet { name: name("a/b/c"), digest: d.clone(), head: false }),
-        (Delete, format!("/v2/a/blobs/{D}"), Route::BlobDelete { name: name("a"), digest: d.clone() }),
-        (Post, "/v2/a/blobs/uploads/".into(), Route::UploadStart { name: name("a"), start: UploadStart::Session { algorithm: Algorithm::Sha256 } }),
-        (Post, "/v2/a/blobs/uploads".into(), Route::UploadStart { name: name("a"), start: UploadStart::Session { algorithm: Algorithm::Sha256 } }),
-        (Post, "/v2/a/blobs/uploads/?digest-algorithm=sha512".into(), Route::UploadStart { name: name("a"), start: UploadStart::Session { algorithm: Algorithm::Sha512 } }),
-        (Post, format!("/v2/a/blobs/uploads/?digest={D}"), Route::UploadStart { name: name("a"), start: UploadStart::Monolithic { digest: d.clone() } }),
-        (Post, format!("/v2/a/blobs/uploads/?mount={D}&from=b/c"), Route::UploadStart { name: name("a"), start: UploadStart::Mount { digest: d.clone(), from: Some(name("b/c")) } }),
-        (Post, format!("/v2/a/blobs/uploads/?mount={D}"), Route::UploadStart { name: name("a"), start: UploadStart::Mount { digest: d.clone(), from: None } }),
-        (Patch, "/v2/a/blobs/uploads/abc-1".into(), Route::UploadPatch { name: name("a"), id: UploadId::parse("abc-1").unwrap() }),
-        (Get, "/v2/a/blobs/uploads/abc-1".into(), Route::UploadStatus { name: name("a"), id: UploadId::parse("abc-1").unwrap() }),
-        (Delete, "/v2/a/blobs/uploads/abc-1".into(), Route::UploadCancel { name: name("a"), id: UploadId::parse("abc-1").unwrap() }),
-        (Put, format!("/v2/a/blobs/uploads/abc-1?digest={D}"), Route::UploadPut { name: name("a"), id: UploadId::parse("abc-1").unwrap(), digest: d.clone() }),
-        (Get, format!("/v2/a/referrers/{D}?artifactType=application%2Fx"), Route::Referrers { name: name("a"), digest: d.clone(), artifact_type: Some("application/x".into()) }),
+        (
+            Get,
+            "/v2/_catalog?n=10&last=a%2Fb".into(),
+            Route::Catalog {
+                page: Page {
+                    n: Some(10),
+                    last: Some("a/b".into()),
+                },
+            },
+        ),
+        (
+            Get,
+            "/v2/a/b/tags/list".into(),
+            Route::TagsList {
+                name: name("a/b"),
+                page: Page::default(),
+            },
+        ),
+        (
+            Get,
+            "/v2/a/manifests/latest".into(),
+            Route::ManifestGet {
+                name: name("a"),
+                reference: "latest".parse().unwrap(),
+                head: false,
+            },
+        ),
+        (
+            Head,
+            format!("/v2/a/manifests/{D}"),
+            Route::ManifestGet {
+                name: name("a"),
+                reference: D.parse().unwrap(),
+                head: true,
+            },
+        ),
+        (
+            Put,
+            format!("/v2/a/manifests/{D}?tag=v1&tag=v2"),
+            Route::ManifestPut {
+                name: name("a"),
+                reference: D.parse().unwrap(),
+                tags: vec!["v1".parse().unwrap(), "v2".parse().unwrap()],
+            },
+        ),
+        (
+            Delete,
+            "/v2/a/manifests/v1".into(),
+            Route::ManifestDelete {
+                name: name("a"),
+                reference: "v1".parse().unwrap(),
+            },
+        ),
+        (
+            Get,
+            format!("/v2/a/b/c/blobs/{D}"),
+            Route::BlobGet {
+                name: name("a/b/c"),
+                digest: d.clone(),
+                head: false,
+            },
+        ),
+        (
+            Delete,
+            format!("/v2/a/blobs/{D}"),
+            Route::BlobDelete {
+                name: name("a"),
+                digest: d.clone(),
+            },
+        ),
+        (
+            Post,
+            "/v2/a/blobs/uploads/".into(),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Session {
+                    algorithm: Algorithm::Sha256,
+                },
+            },
+        ),
+        (
+            Post,
+            "/v2/a/blobs/uploads".into(),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Session {
+                    algorithm: Algorithm::Sha256,
+                },
+            },
+        ),
+        (
+            Post,
+            "/v2/a/blobs/uploads/?digest-algorithm=sha512".into(),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Session {
+                    algorithm: Algorithm::Sha512,
+                },
+            },
+        ),
+        (
+            Post,
+            format!("/v2/a/blobs/uploads/?digest={D}"),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Monolithic { digest: d.clone() },
+            },
+        ),
+        (
+            Post,
+            format!("/v2/a/blobs/uploads/?mount={D}&from=b/c"),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Mount {
+                    digest: d.clone(),
+                    from: Some(name("b/c")),
+                },
+            },
+        ),
+        (
+            Post,
+            format!("/v2/a/blobs/uploads/?mount={D}"),
+            Route::UploadStart {
+                name: name("a"),
+                start: UploadStart::Mount {
+                    digest: d.clone(),
+                    from: None,
+                },
+            },
+        ),
+        (
+            Patch,
+            "/v2/a/blobs/uploads/abc-1".into(),
+            Route::UploadPatch {
+                name: name("a"),
+                id: UploadId::parse("abc-1").unwrap(),
+            },
+        ),
+        (
+            Get,
+            "/v2/a/blobs/uploads/abc-1".into(),
+            Route::UploadStatus {
+                name: name("a"),
+                id: UploadId::parse("abc-1").unwrap(),
+            },
+        ),
+        (
+            Delete,
+            "/v2/a/blobs/uploads/abc-1".into(),
+            Route::UploadCancel {
+                name: name("a"),
+                id: UploadId::parse("abc-1").unwrap(),
+            },
+        ),
+        (
+            Put,
+            format!("/v2/a/blobs/uploads/abc-1?digest={D}"),
+            Route::UploadPut {
+                name: name("a"),
+                id: UploadId::parse("abc-1").unwrap(),
+                digest: d.clone(),
+            },
+        ),
+        (
+            Get,
+            format!("/v2/a/referrers/{D}?artifactType=application%2Fx"),
+            Route::Referrers {
+                name: name("a"),
+                digest: d.clone(),
+                artifact_type: Some("application/x".into()),
+            },
+        ),
     ];
     for (method, target, want) in cases {
         assert_eq!(parse(method, &target), Ok(want), "{method:?} {target}");
@@ -60,19 +213,35 @@ fn names_that_look_like_endpoints() {
     // The last segments decide; earlier ones belong to the name.
     assert_eq!(
         parse(Method::Get, "/v2/tags/list/tags/list"),
-        Ok(Route::TagsList { name: name("tags/list"), page: Page::default() })
+        Ok(Route::TagsList {
+            name: name("tags/list"),
+            page: Page::default()
+        })
     );
     assert_eq!(
         parse(Method::Get, "/v2/manifests/manifests/latest"),
-        Ok(Route::ManifestGet { name: name("manifests"), reference: "latest".parse().unwrap(), head: false })
+        Ok(Route::ManifestGet {
+            name: name("manifests"),
+            reference: "latest".parse().unwrap(),
+            head: false
+        })
     );
     assert_eq!(
         parse(Method::Post, "/v2/blobs/uploads/blobs/uploads/"),
-        Ok(Route::UploadStart { name: name("blobs/uploads"), start: UploadStart::Session { algorithm: Algorithm::Sha256 } })
+        Ok(Route::UploadStart {
+            name: name("blobs/uploads"),
+            start: UploadStart::Session {
+                algorithm: Algorithm::Sha256
+            }
+        })
     );
     assert_eq!(
         parse(Method::Get, &format!("/v2/blobs/blobs/{D}")),
-        Ok(Route::BlobGet { name: name("blobs"), digest: D.parse().unwrap(), head: false })
+        Ok(Route::BlobGet {
+            name: name("blobs"),
+            digest: D.parse().unwrap(),
+            head: false
+        })
     );
 }
 
@@ -87,18 +256,49 @@ fn traversal_and_bad_names() {
         "/v2/a%00/tags/list",
         "/v2//tags/list",
     ] {
-        assert_eq!(code(parse(Method::Get, target)), ErrorCode::NameInvalid, "{target}");
+        assert_eq!(
+            code(parse(Method::Get, target)),
+            ErrorCode::NameInvalid,
+            "{target}"
+        );
     }
     // A digest with slashes is not a blob path at all.
-    assert_eq!(parse(Method::Get, "/v2/a/blobs/sha256:../../x"), Err(RouteError::NotFound));
-    assert_eq!(code(parse(Method::Get, "/v2/a/blobs/sha256:..")), ErrorCode::DigestInvalid);
-    assert_eq!(code(parse(Method::Get, "/v2/a/blobs/md5:abcd")), ErrorCode::Unsupported);
-    assert_eq!(code(parse(Method::Get, "/v2/a/manifests/.bad")), ErrorCode::ManifestInvalid);
-    assert_eq!(code(parse(Method::Get, "/v2/a/manifests/sha256:00")), ErrorCode::DigestInvalid);
-    assert_eq!(code(parse(Method::Patch, "/v2/a/blobs/uploads/..")), ErrorCode::BlobUploadUnknown);
-    assert_eq!(code(parse(Method::Put, "/v2/a/blobs/uploads/x")), ErrorCode::DigestInvalid);
-    assert_eq!(code(parse(Method::Get, "/v2/a/tags/list?n=-1")), ErrorCode::Unsupported);
-    assert_eq!(code(parse(Method::Get, "/v2/_catalog?n=abc")), ErrorCode::Unsupported);
+    assert_eq!(
+        parse(Method::Get, "/v2/a/blobs/sha256:../../x"),
+        Err(RouteError::NotFound)
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/a/blobs/sha256:..")),
+        ErrorCode::DigestInvalid
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/a/blobs/md5:abcd")),
+        ErrorCode::Unsupported
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/a/manifests/.bad")),
+        ErrorCode::ManifestInvalid
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/a/manifests/sha256:00")),
+        ErrorCode::DigestInvalid
+    );
+    assert_eq!(
+        code(parse(Method::Patch, "/v2/a/blobs/uploads/..")),
+        ErrorCode::BlobUploadUnknown
+    );
+    assert_eq!(
+        code(parse(Method::Put, "/v2/a/blobs/uploads/x")),
+        ErrorCode::DigestInvalid
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/a/tags/list?n=-1")),
+        ErrorCode::Unsupported
+    );
+    assert_eq!(
+        code(parse(Method::Get, "/v2/_catalog?n=abc")),
+        ErrorCode::Unsupported
+    );
 }
 
 #[test]
@@ -106,11 +306,26 @@ fn unknown_paths_and_methods() {
     assert_eq!(parse(Method::Get, "/"), Err(RouteError::NotFound));
     assert_eq!(parse(Method::Get, "/v1/"), Err(RouteError::NotFound));
     assert_eq!(parse(Method::Get, "/v2/a"), Err(RouteError::NotFound));
-    assert_eq!(parse(Method::Get, "/v2/a/unknown/x"), Err(RouteError::NotFound));
-    assert_eq!(parse(Method::Post, "/v2/"), Err(RouteError::MethodNotAllowed));
-    assert_eq!(parse(Method::Patch, "/v2/a/manifests/latest"), Err(RouteError::MethodNotAllowed));
-    assert_eq!(parse(Method::Get, "/v2/a/blobs/uploads/"), Err(RouteError::MethodNotAllowed));
-    assert_eq!(parse(Method::Post, "/v2/a/tags/list"), Err(RouteError::MethodNotAllowed));
+    assert_eq!(
+        parse(Method::Get, "/v2/a/unknown/x"),
+        Err(RouteError::NotFound)
+    );
+    assert_eq!(
+        parse(Method::Post, "/v2/"),
+        Err(RouteError::MethodNotAllowed)
+    );
+    assert_eq!(
+        parse(Method::Patch, "/v2/a/manifests/latest"),
+        Err(RouteError::MethodNotAllowed)
+    );
+    assert_eq!(
+        parse(Method::Get, "/v2/a/blobs/uploads/"),
+        Err(RouteError::MethodNotAllowed)
+    );
+    assert_eq!(
+        parse(Method::Post, "/v2/a/tags/list"),
+        Err(RouteError::MethodNotAllowed)
+    );
 }
 
 #[test]
@@ -118,12 +333,44 @@ fn urls_round_trip_through_the_parser() {
     let n = name("a/b");
     let d: Digest = D.parse().unwrap();
     let id = UploadId::parse("u1").unwrap();
-    assert_eq!(parse(Method::Get, &blob_url(&n, &d)), Ok(Route::BlobGet { name: n.clone(), digest: d.clone(), head: false }));
-    assert_eq!(parse(Method::Get, &upload_url(&n, &id)), Ok(Route::UploadStatus { name: n.clone(), id }));
+    assert_eq!(
+        parse(Method::Get, &blob_url(&n, &d)),
+        Ok(Route::BlobGet {
+            name: n.clone(),
+            digest: d.clone(),
+            head: false
+        })
+    );
+    assert_eq!(
+        parse(Method::Get, &upload_url(&n, &id)),
+        Ok(Route::UploadStatus {
+            name: n.clone(),
+            id
+        })
+    );
     let r = Reference::Digest(d);
-    assert_eq!(parse(Method::Get, &manifest_url(&n, &r)), Ok(Route::ManifestGet { name: n.clone(), reference: r, head: false }));
+    assert_eq!(
+        parse(Method::Get, &manifest_url(&n, &r)),
+        Ok(Route::ManifestGet {
+            name: n.clone(),
+            reference: r,
+            head: false
+        })
+    );
     let link = next_page_url(&tags_path(&n), 5, "v1.0");
     assert_eq!(link, "/v2/a/b/tags/list?n=5&last=v1.0");
-    assert_eq!(parse(Method::Get, &link), Ok(Route::TagsList { name: n, page: Page { n: Some(5), last: Some("v1.0".into()) } }));
-    assert_eq!(next_page_url(CATALOG_PATH, 2, "a/b"), "/v2/_catalog?n=2&last=a%2Fb");
+    assert_eq!(
+        parse(Method::Get, &link),
+        Ok(Route::TagsList {
+            name: n,
+            page: Page {
+                n: Some(5),
+                last: Some("v1.0".into())
+            }
+        })
+    );
+    assert_eq!(
+        next_page_url(CATALOG_PATH, 2, "a/b"),
+        "/v2/_catalog?n=2&last=a%2Fb"
+    );
 }
