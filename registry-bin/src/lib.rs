@@ -1,1 +1,46 @@
+//! An OCI Distribution registry server, as a library and as the `registry`
+//! binary.
+//!
+//! Compose a [`Registry`] from a storage [`Store`](registry_storage::Store)
+//! and the auth traits, then either call [`Registry::handle`] from your own
+//! HTTP server or hand it to [`serve`] with a listener and a shutdown future:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use registry_bin::{serve, Registry, ServeOptions};
+//! use registry_storage::{FsBackend, Store};
+//!
+//! let store = Store::new(Arc::new(FsBackend::new("./data")));
+//! let registry = Registry::builder(store).build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+//! serve(listener, registry, ServeOptions::default(), std::future::pending()).await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`registry`]: the builder, shared state and request dispatch.
+//! - [`server`]: `serve(listener, registry, options, shutdown)`.
+//! - [`handlers`]: one module per group of endpoints.
+//! - [`access`]: authentication on the blocking pool, authorization per route.
+//! - [`body`]: the loop that streams request bodies into storage while hashing.
+//! - [`sessions`]: upload hashes kept between requests, rebuilt from storage.
+//! - [`http_error`]: the only place errors become responses.
+//! - [`reply`]: response construction.
+//! - [`cli`]: the command line of the `registry` binary.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod body;
+pub mod cli;
+pub mod handlers;
+pub mod http_error;
+pub mod registry;
+pub mod reply;
+pub mod server;
+pub mod sessions;
+
+pub use registry::{Registry, RegistryBuilder};
+pub use server::{serve, ServeOptions};

@@ -1,0 +1,80 @@
+//! The one loop that moves request bytes: write a frame to storage, then hash
+//! it, so the hash covers exactly the bytes stored. Memory is bounded by the
+//! frame size (hyper delivers what the socket read), never by the blob size.
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
+use registry_core::upload::UploadSession;
+use registry_core::RegistryError;
+use registry_storage::BackendWriter;
+
+use crate::http_error::ApiError;
+
+/// Error type of request bodies once boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body every handler reads.
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Why streaming a body into storage stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The client's body broke off (connection closed, bad chunking).
+    Client(BoxError),
+    /// Storage refused the bytes.
+    Storage(registry_storage::StorageError),
+}
+
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Client(e) => ApiError::Spec(vec![RegistryError::new(
+                registry_core::ErrorCode::BlobUploadInvalid,
+            )
+            .with_message(format!("request body ended early: {e}"))]),
+            StreamError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Streams `body` into `writer`, feeding every written byte to `session`.
+/// Returns the number of bytes moved. On error, what was written before it
+/// stays written and hashed: the two never disagree.
+pub async fn stream_into(
+    body: &mut RequestBody,
+    writer: &mut dyn BackendWriter,
+    session: &mut UploadSession,
+) -> Result<u64, StreamError> {
+    let mut moved = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(StreamError::Client)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry no content
+        };
+        if data.is_empty() {
+            continue;
+        }
+        writer
+            .write(data.clone())
+            .await
+            .map_err(StreamError::Storage)?;
+        session.absorb(&data);
+        moved += data.len() as u64;
+    }
+    Ok(moved)
+}
+
+/// Reads a whole small body (a manifest), refusing more than `limit` bytes
+/// without reading past the limit.
+pub async fn read_limited(body: &mut RequestBody, limit: usize) -> Result<Option<Bytes>, BoxError> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if buf.len() + data.len() > limit {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buf.freeze()))
+}

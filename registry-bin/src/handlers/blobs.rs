@@ -1,0 +1,74 @@
+//! Blob reads and deletes.
+
+use http::{HeaderMap, StatusCode};
+use registry_core::range::ByteRange;
+use registry_core::{Digest, ErrorCode, RegistryError, RepoName};
+
+use crate::handlers::header;
+use crate::http_error::{ApiError, ApiResult};
+use crate::registry::Shared;
+use crate::reply::Reply;
+
+/// `GET|HEAD /v2/<name>/blobs/<digest>` with optional `Range: bytes=a-b`.
+///
+/// The blob streams from storage in large chunks; memory does not grow with
+/// its size. A malformed `Range` is ignored (RFC 9110 allows it) and the
+/// whole blob is sent.
+pub async fn get(
+    shared: &Shared,
+    headers: &HeaderMap,
+    name: &RepoName,
+    digest: &Digest,
+    head: bool,
+) -> ApiResult {
+    let size = shared
+        .store
+        .repo_blob_size(name, digest)
+        .await?
+        .ok_or(ErrorCode::BlobUnknown)?;
+    let requested = header(headers, "range").and_then(|r| ByteRange::parse(r).ok().flatten());
+    let (status, start, len) = match requested.map(|r| r.resolve(size)) {
+        None => (StatusCode::OK, 0, size),
+        Some(Ok((start, end))) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        Some(Err(_)) => {
+            return Err(ApiError::WithHeaders(
+                RegistryError::new(ErrorCode::BlobUnknown)
+                    .with_status(416)
+                    .with_message(format!("range not satisfiable for a blob of {size} bytes")),
+                vec![("content-range", format!("bytes */{size}"))],
+            ))
+        }
+    };
+    let reply = if head {
+        Reply::empty(status)
+    } else {
+        Reply::stream(
+            status,
+            shared.store.read_blob(digest, start, Some(len)).await?,
+        )
+    };
+    let mut reply = reply
+        .header("content-length", &len.to_string())
+        .header("content-type", "application/octet-stream")
+        .header("docker-content-digest", &digest.to_string())
+        .header("accept-ranges", "bytes")
+        .header("etag", &format!("\"{digest}\""));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let end = start + len - 1;
+        reply = reply.header("content-range", &format!("bytes {start}-{end}/{size}"));
+    }
+    Ok(reply)
+}
+
+/// `DELETE /v2/<name>/blobs/<digest>`: removes the blob from the repository.
+/// Its bytes stay while other repositories or manifests use them.
+pub async fn delete(shared: &Shared, name: &RepoName, digest: &Digest) -> ApiResult {
+    if !shared.delete_enabled {
+        return Err(ErrorCode::Unsupported.into());
+    }
+    if shared.store.unlink_blob(name, digest).await? {
+        Ok(Reply::empty(StatusCode::ACCEPTED))
+    } else {
+        Err(ErrorCode::BlobUnknown.into())
+    }
+}

@@ -1,0 +1,277 @@
+//! Blob uploads: start (session, monolithic, mount), chunks, completion,
+//! status and cancel.
+
+use http::{HeaderMap, StatusCode};
+use registry_auth::Identity;
+use registry_core::route::{blob_url, upload_url, UploadStart};
+use registry_core::upload::{range_header, UploadSession};
+use registry_core::{Algorithm, Digest, ErrorCode, RegistryError, RepoName, UploadId};
+
+use crate::access::may_pull;
+use crate::body::{stream_into, RequestBody};
+use crate::handlers::{content_length, header};
+use crate::http_error::{ApiError, ApiResult};
+use crate::registry::Shared;
+use crate::reply::Reply;
+use crate::sessions::{resync, SessionSlot};
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn new_id() -> UploadId {
+    // A v4 UUID is 32 hex digits and dashes: always a valid id.
+    UploadId::parse(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|| unreachable!())
+}
+
+/// 202 with the headers that tell the client where the upload stands.
+fn progress(name: &RepoName, id: &UploadId, size: u64, status: StatusCode) -> Reply {
+    Reply::empty(status)
+        .header("location", &upload_url(name, id))
+        .header("range", &range_header(size))
+        .header("docker-upload-uuid", id.as_str())
+}
+
+/// 201 for a blob that now exists in `name`.
+fn created(name: &RepoName, digest: &Digest) -> Reply {
+    Reply::empty(StatusCode::CREATED)
+        .header("location", &blob_url(name, digest))
+        .header("docker-content-digest", &digest.to_string())
+}
+
+/// `POST /v2/<name>/blobs/uploads/` in its three forms.
+pub async fn start(
+    shared: &Shared,
+    identity: &Identity,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    name: &RepoName,
+    start: &UploadStart,
+) -> ApiResult {
+    let algorithm = match start {
+        UploadStart::Mount { digest, from } => {
+            if let Some(reply) = mount(shared, identity, name, digest, from.as_ref()).await? {
+                return Ok(reply);
+            }
+            Algorithm::Sha256
+        }
+        UploadStart::Monolithic { digest } => {
+            return monolithic(shared, headers, body, name, digest).await
+        }
+        UploadStart::Session { algorithm } => *algorithm,
+    };
+    let id = new_id();
+    shared.store.create_upload(name, &id, now_unix()).await?;
+    *shared.sessions.lock(&id).await = Some(UploadSession::new(algorithm));
+    Ok(progress(name, &id, 0, StatusCode::ACCEPTED))
+}
+
+/// `POST ...?mount=<digest>[&from=<repo>]`: links an existing blob. `None`
+/// means "not mountable": the caller then opens a normal session (202).
+async fn mount(
+    shared: &Shared,
+    identity: &Identity,
+    name: &RepoName,
+    digest: &Digest,
+    from: Option<&RepoName>,
+) -> Result<Option<Reply>, ApiError> {
+    let store = &shared.store;
+    if store.repo_blob_size(name, digest).await?.is_some() {
+        return Ok(Some(created(name, digest)));
+    }
+    let source = match from {
+        // Pull permission on `from` was checked with the route.
+        Some(from) => store.repo_blob_size(from, digest).await?.is_some(),
+        None => {
+            let mut found = false;
+            for repo in store.list_repositories().await? {
+                let Ok(repo) = repo.parse::<RepoName>() else {
+                    continue;
+                };
+                if may_pull(shared.authorizer.as_ref(), identity, &repo)
+                    && store.repo_blob_size(&repo, digest).await?.is_some()
+                {
+                    found = true;
+                    break;
+                }
+            }
+            found
+        }
+    };
+    if !source {
+        return Ok(None);
+    }
+    store.link_blob(name, digest).await?;
+    Ok(Some(created(name, digest)))
+}
+
+/// `POST ...?digest=<digest>` with the whole blob as the body.
+async fn monolithic(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    name: &RepoName,
+    digest: &Digest,
+) -> ApiResult {
+    let id = new_id();
+    shared.store.create_upload(name, &id, now_unix()).await?;
+    let mut slot = shared.sessions.lock(&id).await;
+    *slot = Some(UploadSession::new(digest.algorithm()));
+    let result = match write_chunk(shared, &mut slot, headers, body, name, &id).await {
+        Ok(()) => complete(shared, &mut slot, name, &id, digest).await,
+        Err(e) => Err(e),
+    };
+    finish_or_discard(shared, name, &id, result).await
+}
+
+/// Forgets the session; when `result` is an error, also removes the upload,
+/// so a failed one-shot push or a digest mismatch leaves nothing behind.
+async fn finish_or_discard(
+    shared: &Shared,
+    name: &RepoName,
+    id: &UploadId,
+    result: ApiResult,
+) -> ApiResult {
+    shared.sessions.remove(id);
+    if result.is_err() {
+        if let Err(e) = shared.store.cancel_upload(name, id).await {
+            tracing::warn!(upload = %id, error = %e, "could not remove a failed upload");
+        }
+    }
+    result
+}
+
+/// Loads the session of `id` in `name`, rebuilt from storage if needed.
+async fn load(
+    shared: &Shared,
+    slot: &mut SessionSlot,
+    name: &RepoName,
+    id: &UploadId,
+    algorithm: Option<Algorithm>,
+) -> Result<u64, ApiError> {
+    let size = shared
+        .store
+        .upload_size(name, id)
+        .await?
+        .ok_or(ErrorCode::BlobUploadUnknown)?;
+    resync(slot, &shared.store, name, id, size, algorithm).await?;
+    Ok(size)
+}
+
+/// Checks a chunk's headers and streams its body into the upload.
+async fn write_chunk(
+    shared: &Shared,
+    slot: &mut SessionSlot,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    name: &RepoName,
+    id: &UploadId,
+) -> Result<(), ApiError> {
+    let Some(session) = slot.as_mut() else {
+        return Err(ErrorCode::BlobUploadUnknown.into());
+    };
+    let plan = session
+        .begin_chunk(header(headers, "content-range"), content_length(headers))
+        .map_err(|e| {
+            if e.status == 416 {
+                ApiError::WithHeaders(
+                    e,
+                    vec![
+                        ("location", upload_url(name, id)),
+                        ("range", range_header(session.offset())),
+                        ("docker-upload-uuid", id.to_string()),
+                    ],
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    let mut writer = shared.store.upload_writer(name, id).await?;
+    let streamed = stream_into(body, writer.as_mut(), session).await;
+    // Commit what arrived even when the body broke off, so the stored bytes
+    // and the session's hash stay equal and the client can resume.
+    let committed = writer.commit().await;
+    let moved = streamed?;
+    committed?;
+    plan.check_received(moved)?;
+    Ok(())
+}
+
+/// Verifies the digest and turns the upload into a blob of `name`.
+async fn complete(
+    shared: &Shared,
+    slot: &mut SessionSlot,
+    name: &RepoName,
+    id: &UploadId,
+    digest: &Digest,
+) -> ApiResult {
+    let session = slot.take().ok_or(ErrorCode::BlobUploadUnknown)?;
+    let verified = session.finish(digest)?;
+    shared.store.commit_upload(name, id, &verified).await?;
+    Ok(created(name, &verified))
+}
+
+/// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk, with or without
+/// `Content-Range`; 416 when it does not start at the current offset.
+pub async fn patch(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    name: &RepoName,
+    id: &UploadId,
+) -> ApiResult {
+    let mut slot = shared.sessions.lock(id).await;
+    load(shared, &mut slot, name, id, None).await?;
+    let result = write_chunk(shared, &mut slot, headers, body, name, id).await;
+    let offset = slot.as_ref().map_or(0, UploadSession::offset);
+    if result.is_err() {
+        // Storage decides the offset after a failure; re-read on next use.
+        *slot = None;
+    }
+    result.map(|()| progress(name, id, offset, StatusCode::ACCEPTED))
+}
+
+/// `PUT /v2/<name>/blobs/uploads/<id>?digest=<digest>` with an optional
+/// last chunk. A mismatch answers DIGEST_INVALID and discards the upload.
+pub async fn put(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    name: &RepoName,
+    id: &UploadId,
+    digest: &Digest,
+) -> ApiResult {
+    let mut slot = shared.sessions.lock(id).await;
+    load(shared, &mut slot, name, id, Some(digest.algorithm())).await?;
+    if let Err(e) = write_chunk(shared, &mut slot, headers, body, name, id).await {
+        // A bad or broken last chunk leaves the upload resumable.
+        *slot = None;
+        return Err(e);
+    }
+    let result = complete(shared, &mut slot, name, id, digest).await;
+    finish_or_discard(shared, name, id, result).await
+}
+
+/// `GET /v2/<name>/blobs/uploads/<id>`: 204 with the current `Range`.
+pub async fn status(shared: &Shared, name: &RepoName, id: &UploadId) -> ApiResult {
+    let size = shared
+        .store
+        .upload_size(name, id)
+        .await?
+        .ok_or(ErrorCode::BlobUploadUnknown)?;
+    Ok(progress(name, id, size, StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the upload.
+pub async fn cancel(shared: &Shared, name: &RepoName, id: &UploadId) -> ApiResult {
+    let _slot = shared.sessions.lock(id).await;
+    let cancelled = shared.store.cancel_upload(name, id).await?;
+    shared.sessions.remove(id);
+    if cancelled {
+        Ok(Reply::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(RegistryError::new(ErrorCode::BlobUploadUnknown).into())
+    }
+}

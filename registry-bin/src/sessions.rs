@@ -1,0 +1,76 @@
+//! Upload sessions kept between requests.
+//!
+//! The running hash of an upload lives in memory so a `PATCH` never re-reads
+//! earlier chunks. Storage stays the source of truth: when the process
+//! restarted, or a request broke off, or another replica took a chunk, the
+//! session's offset differs from the stored size and the hash is rebuilt by
+//! reading the stored bytes once. Each session has its own async lock, so two
+//! requests on one upload cannot interleave their bytes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use registry_core::upload::UploadSession;
+use registry_core::{Algorithm, RepoName, UploadId};
+use registry_storage::{StorageError, Store};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+/// A locked slot: `None` until the session is loaded.
+pub type SessionSlot = OwnedMutexGuard<Option<UploadSession>>;
+
+/// All sessions this process has seen, by upload id.
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    slots: Mutex<HashMap<UploadId, Arc<AsyncMutex<Option<UploadSession>>>>>,
+}
+
+impl SessionTable {
+    /// Locks the slot of `id`, creating an empty one if needed.
+    pub async fn lock(&self, id: &UploadId) -> SessionSlot {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(slots.entry(id.clone()).or_default())
+        };
+        slot.lock_owned().await
+    }
+
+    /// Forgets a finished or cancelled upload.
+    pub fn remove(&self, id: &UploadId) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.remove(id);
+    }
+}
+
+/// Returns a session whose offset equals the stored size of the upload and
+/// whose algorithm is `algorithm` (or the session's own when `None`),
+/// re-hashing the stored bytes if the cached state cannot be trusted.
+pub async fn resync(
+    slot: &mut SessionSlot,
+    store: &Store,
+    repo: &RepoName,
+    id: &UploadId,
+    stored_size: u64,
+    algorithm: Option<Algorithm>,
+) -> Result<(), StorageError> {
+    let usable = slot
+        .as_ref()
+        .is_some_and(|s| s.offset() == stored_size && algorithm.is_none_or(|a| a == s.algorithm()));
+    if usable {
+        return Ok(());
+    }
+    let algorithm = algorithm
+        .or_else(|| slot.as_ref().map(UploadSession::algorithm))
+        .unwrap_or(Algorithm::Sha256);
+    let mut session = UploadSession::new(algorithm);
+    let mut stream = store.read_upload(repo, id).await?;
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| StorageError::io(id.as_str(), e))?
+    {
+        session.absorb(&chunk);
+    }
+    **slot = Some(session);
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Test harness: a real registry on 127.0.0.1 and a free port, over a
+//! temporary storage folder, with an htpasswd user.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use registry_auth::{AuthenticatedOnly, Htpasswd, HtpasswdAuthenticator};
+use registry_bin::{serve, Registry, ServeOptions};
+use registry_storage::{FsBackend, Store};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+
+pub const USER: &str = "alice";
+pub const PASS: &str = "s3cret:with colon";
+pub const REALM: &str = "Test Realm";
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A registry with basic auth (user `alice`).
+    pub async fn with_auth() -> TestServer {
+        let hash = bcrypt::hash(PASS, 4).unwrap();
+        let users = Htpasswd::parse(&format!("{USER}:{hash}\n")).unwrap();
+        Self::start(Some(users)).await
+    }
+
+    /// A registry with auth off.
+    pub async fn anonymous() -> TestServer {
+        Self::start(None).await
+    }
+
+    async fn start(users: Option<Htpasswd>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(Arc::new(FsBackend::new(dir.path())));
+        let mut builder = Registry::builder(store);
+        if let Some(users) = users {
+            builder = builder
+                .authenticator(Arc::new(HtpasswdAuthenticator::new(users, REALM)))
+                .authorizer(Arc::new(AuthenticatedOnly));
+        }
+        let registry = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            serve(listener, registry, ServeOptions::default(), async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            dir,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with the test user's credentials.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .basic_auth(USER, Some(PASS))
+    }
+
+    /// Pushes a blob in one POST and returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let res = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+            )
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        digest
+    }
+
+    /// Pushes a manifest and returns the response.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        self.req(
+            reqwest::Method::PUT,
+            &format!("/v2/{repo}/manifests/{reference}"),
+        )
+        .header("content-type", media_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Pushes config + one layer + an OCI manifest under `tag`; returns the manifest digest and body.
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, String) {
+        let config = self.push_blob(repo, b"{}").await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let manifest = image_manifest(&config, 2, &[(&layer_digest, layer.len())], "");
+        let res = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        (sha256(manifest.as_bytes()), manifest)
+    }
+
+    /// Every file under the storage root (relative paths), for leftover checks.
+    pub fn files(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(
+                        path.strip_prefix(root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// An image manifest JSON with the given config and layers; `extra` is
+/// spliced in after the layers (e.g. `,"subject":{...}`).
+pub fn image_manifest(
+    config: &str,
+    config_size: usize,
+    layers: &[(&str, usize)],
+    extra: &str,
+) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, s)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{s}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{}]{extra}}}"#,
+        layers.join(",")
+    )
+}
+
+/// The error codes of a spec error body.
+pub async fn error_codes(res: reqwest::Response) -> Vec<String> {
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_owned())
+        .collect()
+}
