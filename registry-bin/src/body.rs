@@ -2,7 +2,13 @@
 //! it, so the hash covers exactly the bytes stored. Memory is bounded by the
 //! frame size (hyper delivers what the socket read), never by the blob size.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use registry_core::upload::UploadSession;
 use registry_core::RegistryError;
@@ -77,4 +83,52 @@ pub async fn read_limited(body: &mut RequestBody, limit: usize) -> Result<Option
         }
     }
     Ok(Some(buf.freeze()))
+}
+
+/// Counts the bytes of a request body as they are read, for metrics and logs.
+#[derive(Debug)]
+pub struct Counted<B> {
+    inner: B,
+    seen: Arc<AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    /// Wraps `inner`; the returned counter follows every data frame read.
+    pub fn new(inner: B) -> (Self, Arc<AtomicU64>) {
+        let seen = Arc::default();
+        let counted = Counted {
+            inner,
+            seen: Arc::clone(&seen),
+        };
+        (counted, seen)
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.seen.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -1,9 +1,13 @@
 //! The `registry` command line.
+//!
+//! Precedence: flags override `REGISTRY_*` environment variables, which
+//! override the config file, which overrides the built-in defaults.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, HtpasswdConfig, TlsConfig};
 
 /// A private OCI container image registry.
 #[derive(Debug, Parser)]
@@ -19,35 +23,52 @@ pub struct Cli {
 pub enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-/// `registry serve` flags.
-#[derive(Debug, Args)]
+/// `registry config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file (with the environment's `REGISTRY_*`
+    /// overrides) and the files it names, without starting anything.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// `registry serve` flags; each overrides the config file and environment.
+#[derive(Debug, Args, Default)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:5000", env = "REGISTRY_HTTP_ADDR")]
-    pub addr: SocketAddr,
-    /// Folder that holds blobs, manifests, tags and uploads.
-    #[arg(
-        long,
-        default_value = "./data",
-        env = "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"
-    )]
-    pub storage: PathBuf,
-    /// htpasswd file with bcrypt entries (`htpasswd -Bbn USER PASS`); without
-    /// it, auth is off.
-    #[arg(long, env = "REGISTRY_AUTH_HTPASSWD_PATH")]
+    /// YAML config file (see docs: `log`, `storage`, `auth`, `http`).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Folder that holds blobs, manifests, tags and uploads [default: ./data].
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// htpasswd file with bcrypt entries; without it, auth is off.
+    #[arg(long)]
     pub htpasswd: Option<PathBuf>,
-    /// Realm sent in the `WWW-Authenticate` challenge.
-    #[arg(
-        long,
-        default_value = "Registry Realm",
-        env = "REGISTRY_AUTH_HTPASSWD_REALM"
-    )]
-    pub realm: String,
-    /// Log level: error, warn, info, debug or trace (or a `RUST_LOG` filter).
-    #[arg(long, default_value = "info", env = "REGISTRY_LOG_LEVEL")]
-    pub log_level: String,
+    /// Realm sent in the `WWW-Authenticate` challenge [default: Registry Realm].
+    #[arg(long)]
+    pub realm: Option<String>,
+    /// Log level: error, warn, info, debug or trace [default: info].
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// PEM certificate chain for built-in HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for built-in HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Allow serving without authentication on a non-loopback address.
     #[arg(long)]
     pub allow_anonymous: bool,
@@ -57,51 +78,154 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Refuses an open registry on a public address unless asked for.
-    pub fn check_exposure(&self) -> Result<(), String> {
-        if self.htpasswd.is_none() && !self.addr.ip().is_loopback() && !self.allow_anonymous {
-            return Err(format!(
-                "refusing to serve {} without authentication: anyone who can reach it could push and pull.\n\
-                 Create an htpasswd file (`htpasswd -Bbn USER PASSWORD > htpasswd`) and pass `--htpasswd htpasswd`,\n\
-                 or pass `--allow-anonymous` if this network is trusted.",
-                self.addr
-            ));
+    /// Applies the flags that were given on top of `config`.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(addr) = &self.addr {
+            config.http.addr = addr.clone();
         }
-        Ok(())
+        if let Some(storage) = &self.storage {
+            config.storage.filesystem.rootdirectory = storage.clone();
+        }
+        if let Some(path) = &self.htpasswd {
+            let realm = config.auth.htpasswd.as_ref().map(|h| h.realm.clone());
+            config.auth.htpasswd = Some(HtpasswdConfig {
+                path: path.clone(),
+                realm: realm.unwrap_or_else(|| "Registry Realm".into()),
+            });
+        }
+        if let (Some(realm), Some(h)) = (&self.realm, config.auth.htpasswd.as_mut()) {
+            h.realm = realm.clone();
+        }
+        if let Some(level) = &self.log_level {
+            config.log.level = level.clone();
+        }
+        if let Some(format) = &self.log_format {
+            config.log.formatter = format.clone();
+        }
+        if let (Some(certificate), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            config.http.tls = Some(TlsConfig {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            });
+        }
+        if self.allow_anonymous {
+            config.auth.anonymous = true;
+        }
+        if self.no_delete {
+            config.storage.delete.enabled = false;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{load, Settings};
 
     fn serve(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from(["registry", "serve"].iter().chain(args)).unwrap();
         match cli.command {
             Command::Serve(a) => a,
+            Command::Config(_) => unreachable!(),
         }
+    }
+
+    fn resolve(args: &[&str], file: Option<&str>, env: &[(&str, &str)]) -> Settings {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let path = file.map(|text| {
+            std::fs::write(tmp.path(), text).unwrap();
+            tmp.path()
+        });
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let (mut config, _) = load(path, env).unwrap();
+        serve(args).apply(&mut config);
+        Settings::from_config(&config).unwrap()
     }
 
     #[test]
     fn defaults() {
-        let a = serve(&[]);
-        assert_eq!(a.addr.to_string(), "127.0.0.1:5000");
-        assert_eq!(a.storage, PathBuf::from("./data"));
-        assert!(a.htpasswd.is_none());
-        assert!(a.check_exposure().is_ok());
+        let s = resolve(&[], None, &[]);
+        assert_eq!(s.addr.to_string(), "127.0.0.1:5000");
+        assert_eq!(s.storage, PathBuf::from("./data"));
+        assert!(s.htpasswd.is_none());
+        assert!(s.delete_enabled);
+        assert!(s.check_exposure().is_ok());
+    }
+
+    #[test]
+    fn flags_override_environment_override_file() {
+        let file = "http:\n  addr: 127.0.0.1:1000\nstorage:\n  filesystem:\n    rootdirectory: /file\nlog:\n  level: debug\n";
+        let env = [
+            ("REGISTRY_HTTP_ADDR", "127.0.0.1:2000"),
+            ("REGISTRY_LOG_LEVEL", "warn"),
+        ];
+        let s = resolve(&[], Some(file), &[]);
+        assert_eq!(
+            (
+                s.addr.port(),
+                s.storage.to_str().unwrap(),
+                s.log_level.as_str()
+            ),
+            (1000, "/file", "debug")
+        );
+        let s = resolve(&[], Some(file), &env);
+        assert_eq!(
+            (
+                s.addr.port(),
+                s.storage.to_str().unwrap(),
+                s.log_level.as_str()
+            ),
+            (2000, "/file", "warn")
+        );
+        let s = resolve(
+            &["--addr", "127.0.0.1:3000", "--log-level", "error"],
+            Some(file),
+            &env,
+        );
+        assert_eq!(
+            (
+                s.addr.port(),
+                s.storage.to_str().unwrap(),
+                s.log_level.as_str()
+            ),
+            (3000, "/file", "error")
+        );
+    }
+
+    #[test]
+    fn htpasswd_flag_keeps_the_file_realm_unless_given() {
+        let file = "auth:\n  htpasswd:\n    realm: Corp\n    path: /file/htpasswd\n";
+        let s = resolve(&["--htpasswd", "/flag/htpasswd"], Some(file), &[]);
+        assert_eq!(
+            s.htpasswd,
+            Some((PathBuf::from("/flag/htpasswd"), "Corp".into()))
+        );
+        let s = resolve(&["--htpasswd", "/f", "--realm", "Flag"], Some(file), &[]);
+        assert_eq!(s.htpasswd, Some((PathBuf::from("/f"), "Flag".into())));
     }
 
     #[test]
     fn public_address_needs_auth_or_an_explicit_flag() {
-        let err = serve(&["--addr", "0.0.0.0:5000"])
+        let err = resolve(&["--addr", "0.0.0.0:5000"], None, &[])
             .check_exposure()
             .unwrap_err();
         assert!(err.contains("--htpasswd"), "{err}");
-        assert!(serve(&["--addr", "0.0.0.0:5000", "--allow-anonymous"])
-            .check_exposure()
-            .is_ok());
-        assert!(serve(&["--addr", "0.0.0.0:5000", "--htpasswd", "x"])
-            .check_exposure()
-            .is_ok());
+        assert!(
+            resolve(&["--addr", "0.0.0.0:5000", "--allow-anonymous"], None, &[])
+                .check_exposure()
+                .is_ok()
+        );
+        assert!(
+            resolve(&["--addr", "0.0.0.0:5000", "--htpasswd", "x"], None, &[])
+                .check_exposure()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn tls_flags_go_together() {
+        assert!(Cli::try_parse_from(["registry", "serve", "--tls-cert", "c.pem"]).is_err());
+        let s = resolve(&["--tls-cert", "c.pem", "--tls-key", "k.pem"], None, &[]);
+        assert_eq!(s.tls.unwrap().key, PathBuf::from("k.pem"));
     }
 }

@@ -19,8 +19,16 @@
 //! ```
 //!
 //! # Layout
-//! - [`registry`]: the builder, shared state and request dispatch.
-//! - [`server`]: `serve(listener, registry, options, shutdown)`.
+//! - [`registry`]: the builder, shared state, probes, the request path.
+//! - [`dispatch`]: route to handler.
+//! - [`server`]: `serve(listener, registry, options, shutdown)`, TLS, metrics listener.
+//! - [`app`]: composition of `registry serve` from settings.
+//! - [`config`]: the YAML config file, environment overrides, settings.
+//! - [`preflight`]: start-up checks of the paths the config names.
+//! - [`tls`]: rustls with certificates reloaded from their files.
+//! - [`auth_file`]: htpasswd users reloaded from their file.
+//! - [`watch`]: noticing that a file changed.
+//! - [`metrics`]: Prometheus counters and histograms.
 //! - [`handlers`]: one module per group of endpoints.
 //! - [`access`]: authentication on the blocking pool, authorization per route.
 //! - [`body`]: the loop that streams request bodies into storage while hashing.
@@ -33,14 +41,22 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod app;
+pub mod auth_file;
 pub mod body;
 pub mod cli;
+pub mod config;
+pub mod dispatch;
 pub mod handlers;
 pub mod http_error;
+pub mod metrics;
+pub mod preflight;
 pub mod registry;
 pub mod reply;
 pub mod server;
 pub mod sessions;
+pub mod tls;
+pub mod watch;
 
 pub use registry::{Registry, RegistryBuilder};
-pub use server::{serve, ServeOptions};
+pub use server::{serve, serve_metrics, ServeOptions};

@@ -1,93 +1,68 @@
-//! The `registry` binary: reads flags, composes concrete types, serves.
+//! The `registry` binary: reads the command line and config, composes the
+//! server (see `app.rs`), and runs it until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use registry_auth::{
-    AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, Htpasswd,
-    HtpasswdAuthenticator,
-};
-use registry_bin::cli::{Cli, Command, ServeArgs};
-use registry_bin::{serve, Registry, ServeOptions};
-use registry_storage::{FsBackend, Store};
+use registry_bin::app;
+use registry_bin::cli::{Cli, Command, ConfigCommand, ServeArgs};
+use registry_bin::config::{load, LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => run_serve(args),
-    }
-}
-
-fn run_serve(args: ServeArgs) -> ExitCode {
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| EnvFilter::try_new(&args.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-    if let Err(message) = args.check_exposure() {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
-    match runtime.block_on(start(args)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
 
-async fn start(args: ServeArgs) -> Result<(), String> {
-    let backend = FsBackend::open(&args.storage)
-        .await
-        .map_err(|e| format!("storage {}: {e}", args.storage.display()))?;
-    let (authenticator, authorizer): (Arc<dyn Authenticator>, Arc<dyn Authorizer>) = match &args
-        .htpasswd
-    {
-        Some(path) => {
-            let users = Htpasswd::load(path).map_err(|e| e.to_string())?;
-            tracing::info!(users = users.len(), file = %path.display(), "basic auth on");
-            (
-                Arc::new(HtpasswdAuthenticator::new(users, args.realm.clone())),
-                Arc::new(AuthenticatedOnly),
-            )
-        }
-        None => {
-            tracing::warn!("auth is off: anyone who can reach this address can push and pull (add --htpasswd FILE)");
-            (Arc::new(Anonymous), Arc::new(AllowAll))
-        }
-    };
-    let registry = Registry::builder(Store::new(Arc::new(backend)))
-        .authenticator(authenticator)
-        .authorizer(authorizer)
-        .delete_enabled(!args.no_delete)
-        .build();
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(addr = %local, storage = %args.storage.display(), "registry listening");
-    serve(
-        listener,
-        registry,
-        ServeOptions::default(),
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    tracing::info!("registry stopped");
+fn settings(
+    file: Option<&std::path::Path>,
+    args: &ServeArgs,
+) -> Result<(Settings, Vec<String>), String> {
+    let (mut config, warnings) = load(file, std::env::vars()).map_err(|e| e.to_string())?;
+    args.apply(&mut config);
+    let settings = Settings::from_config(&config).map_err(|e| e.to_string())?;
+    Ok((settings, warnings))
+}
+
+fn config_check(file: &std::path::Path) -> Result<(), String> {
+    let (settings, warnings) = settings(Some(file), &ServeArgs::default())?;
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
+    for line in app::check(&settings)? {
+        println!("ok: {line}");
+    }
+    println!("{}: configuration is valid", file.display());
     Ok(())
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let (settings, warnings) = settings(args.config.as_deref(), args)?;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_new(&settings.log_level))
+        .map_err(|e| format!("log.level: {e}"))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match settings.log_format {
+        LogFormat::Text => logs.with_ansi(ansi).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(app::run(settings, shutdown_signal()))
 }
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
@@ -97,7 +72,6 @@ async fn shutdown_signal() {
             std::future::pending::<()>().await;
         }
     };
-    #[cfg(unix)]
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -106,8 +80,6 @@ async fn shutdown_signal() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}

@@ -1,21 +1,24 @@
 //! The embeddable registry: a builder that composes storage and auth, and a
 //! request handler that any hyper (or other `http`-based) server can call.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use registry_auth::{AllowAll, Anonymous, Authenticator, Authorizer, Identity};
+use registry_auth::{AllowAll, Anonymous, Authenticator, Authorizer};
 use registry_core::route::RouteError;
-use registry_core::{ErrorCode, Method, RegistryError, Route};
+use registry_core::{ErrorCode, Method, RegistryError, Route, UploadId};
 use registry_storage::Store;
 
 use crate::access;
-use crate::body::{BoxError, RequestBody};
-use crate::handlers::{base, blobs, listing, manifests, referrers, uploads};
+use crate::body::{BoxError, Counted, RequestBody};
+use crate::config::UrlMode;
+use crate::dispatch::run;
 use crate::http_error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::reply::{Body, Reply};
 use crate::sessions::SessionTable;
 
@@ -32,6 +35,10 @@ pub struct Shared {
     pub sessions: SessionTable,
     /// Whether DELETE of manifests, tags and blobs is allowed.
     pub delete_enabled: bool,
+    /// How `Location` headers are written.
+    pub urls: UrlMode,
+    /// Request and upload metrics.
+    pub metrics: Metrics,
 }
 
 /// A registry ready to serve requests. Cloning is cheap (one `Arc`).
@@ -47,6 +54,7 @@ pub struct RegistryBuilder {
     authenticator: Arc<dyn Authenticator>,
     authorizer: Arc<dyn Authorizer>,
     delete_enabled: bool,
+    urls: UrlMode,
 }
 
 impl RegistryBuilder {
@@ -68,6 +76,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// How `Location` headers are written (default: relative paths).
+    pub fn urls(mut self, urls: UrlMode) -> Self {
+        self.urls = urls;
+        self
+    }
+
     /// The finished registry.
     pub fn build(self) -> Registry {
         Registry {
@@ -77,6 +91,8 @@ impl RegistryBuilder {
                 authorizer: self.authorizer,
                 sessions: SessionTable::default(),
                 delete_enabled: self.delete_enabled,
+                urls: self.urls,
+                metrics: Metrics::default(),
             }),
         }
     }
@@ -90,6 +106,7 @@ impl Registry {
             authenticator: Arc::new(Anonymous),
             authorizer: Arc::new(AllowAll),
             delete_enabled: true,
+            urls: UrlMode::Relative,
         }
     }
 
@@ -98,48 +115,117 @@ impl Registry {
         &self.shared.store
     }
 
+    /// The metrics in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(self.shared.sessions.len())
+    }
+
+    /// `GET /healthz` and `GET /readyz`, which answer without credentials
+    /// (Kubernetes probes carry none). `None` for any other path.
+    pub async fn probe(&self, path: &str) -> Option<Response<Body>> {
+        let reply = match path {
+            "/healthz" => Reply::bytes(StatusCode::OK, "text/plain", &b"ok\n"[..]),
+            "/readyz" => {
+                let nonce = UploadId::parse(&uuid::Uuid::new_v4().to_string())?;
+                match self.shared.store.check_writable(&nonce).await {
+                    Ok(()) => Reply::bytes(StatusCode::OK, "text/plain", &b"ready\n"[..]),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "readiness: storage is not writable");
+                        self.shared.metrics.storage_error();
+                        Reply::bytes(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "text/plain",
+                            &b"storage unavailable\n"[..],
+                        )
+                    }
+                }
+            }
+            _ => return None,
+        };
+        Some(reply.into_response())
+    }
+
     /// Handles one request. Never fails: every error is a spec error response.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
+        if request.method() == http::Method::GET {
+            if let Some(response) = self.probe(request.uri().path()).await {
+                return response;
+            }
+        }
         let (parts, body) = request.into_parts();
+        let (body, received) = Counted::new(body);
         let mut body: RequestBody = body.map_err(Into::into).boxed_unsync();
-        let outcome = dispatch(&self.shared, &parts, &mut body).await;
+        let outcome = dispatch(self, &parts, &mut body).await;
+        if let Err(ApiError::Internal(_)) = &outcome.result {
+            self.shared.metrics.storage_error();
+        }
         let reply = outcome.result.unwrap_or_else(ApiError::into_reply);
+        let reply = absolute_location(reply, &self.shared.urls, &parts.headers);
         let status = reply.status();
-        tracing::info!(
-            method = %parts.method,
-            route = outcome.kind,
-            repository = outcome.repository.as_deref().unwrap_or("-"),
-            status = status.as_u16(),
-            user = outcome.user.as_deref().unwrap_or("-"),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
+        let bytes_in = received.load(Ordering::Relaxed);
+        let bytes_out = match parts.method {
+            http::Method::HEAD => 0,
+            _ => reply.content_length().unwrap_or(0),
+        };
+        let took = started.elapsed();
+        self.shared.metrics.request(
+            outcome.kind,
+            parts.method.as_str(),
+            status.as_u16(),
+            took,
+            bytes_in,
+            bytes_out,
         );
+        let repository = outcome.repository.as_deref().unwrap_or("-");
+        let user = outcome.user.as_deref().unwrap_or("-");
+        let duration_ms = (took.as_secs_f64() * 1e6).round() / 1e3;
+        if status.is_server_error() {
+            tracing::error!(method = %parts.method, route = %outcome.kind, repository = %repository, status = status.as_u16(), bytes_in, bytes_out, user = %user, duration_ms, "request");
+        } else {
+            tracing::info!(method = %parts.method, route = %outcome.kind, repository = %repository, status = status.as_u16(), bytes_in, bytes_out, user = %user, duration_ms, "request");
+        }
         reply.into_response()
     }
 }
 
-/// What `dispatch` learned, for the request log line.
+/// Rewrites a path-only `Location` into an absolute URL when configured.
+fn absolute_location(reply: Reply, urls: &UrlMode, headers: &HeaderMap) -> Reply {
+    let base = match urls {
+        UrlMode::Relative => return reply,
+        UrlMode::Fixed(base) => base.clone(),
+        UrlMode::FromRequest => {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_owned();
+            let proto = header("x-forwarded-proto").map_or_else(|| "http".to_owned(), first);
+            let Some(host) = header("x-forwarded-host")
+                .map(first)
+                .or_else(|| header("host").map(str::to_owned))
+            else {
+                return reply;
+            };
+            format!("{proto}://{host}")
+        }
+    };
+    match reply.location() {
+        Some(path) if path.starts_with('/') => {
+            let absolute = format!("{base}{path}");
+            reply.header("location", &absolute)
+        }
+        _ => reply,
+    }
+}
+
+/// What `dispatch` learned, for the request log line and metrics.
 struct Outcome {
     kind: &'static str,
     repository: Option<String>,
     user: Option<String>,
     result: ApiResult,
-}
-
-impl Outcome {
-    fn early(kind: &'static str, error: ApiError) -> Outcome {
-        Outcome {
-            kind,
-            repository: None,
-            user: None,
-            result: Err(error),
-        }
-    }
 }
 
 fn route_error(e: RouteError) -> ApiError {
@@ -157,26 +243,49 @@ fn route_error(e: RouteError) -> ApiError {
 }
 
 async fn dispatch(
-    shared: &Shared,
+    registry: &Registry,
     parts: &http::request::Parts,
     body: &mut RequestBody,
 ) -> Outcome {
+    let shared = &*registry.shared;
+    let early = |kind, user: Option<String>, error| Outcome {
+        kind,
+        repository: None,
+        user,
+        result: Err(error),
+    };
     let identity = match access::authenticate(&shared.authenticator, &parts.headers).await {
         Ok(identity) => identity,
-        Err(e) => return Outcome::early("unauthenticated", e),
+        Err(e) => {
+            let reason = if parts.headers.contains_key(http::header::AUTHORIZATION) {
+                "invalid"
+            } else {
+                "missing"
+            };
+            shared.metrics.auth_failure(reason);
+            return early("unauthenticated", None, e);
+        }
     };
     let user = identity.username().map(str::to_owned);
+    if parts.method == http::Method::GET && parts.uri.path() == "/metrics" {
+        let text = registry.metrics_text();
+        return Outcome {
+            kind: "metrics",
+            repository: None,
+            user,
+            result: Ok(Reply::bytes(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                text,
+            )),
+        };
+    }
     let route = Method::parse(parts.method.as_str())
         .ok_or(RouteError::MethodNotAllowed)
         .and_then(|m| Route::parse(m, parts.uri.path(), parts.uri.query()));
     let route = match route {
         Ok(route) => route,
-        Err(e) => {
-            return Outcome {
-                user,
-                ..Outcome::early("unknown", route_error(e))
-            }
-        }
+        Err(e) => return early("unknown", user, route_error(e)),
     };
     let result = match access::authorize(
         shared.authenticator.as_ref(),
@@ -192,51 +301,5 @@ async fn dispatch(
         repository: route.repository().map(|r| r.to_string()),
         user,
         result,
-    }
-}
-
-async fn run(
-    shared: &Shared,
-    identity: &Identity,
-    headers: &http::HeaderMap,
-    body: &mut RequestBody,
-    route: &Route,
-) -> ApiResult {
-    match route {
-        Route::Base => base::version_check(),
-        Route::Catalog { page } => listing::catalog(shared, identity, page).await,
-        Route::TagsList { name, page } => listing::tags(shared, name, page).await,
-        Route::ManifestGet {
-            name,
-            reference,
-            head,
-        } => manifests::get(shared, name, reference, *head).await,
-        Route::ManifestPut {
-            name,
-            reference,
-            tags,
-        } => manifests::put(shared, headers, body, name, reference, tags).await,
-        Route::ManifestDelete { name, reference } => {
-            manifests::delete(shared, name, reference).await
-        }
-        Route::BlobGet { name, digest, head } => {
-            blobs::get(shared, headers, name, digest, *head).await
-        }
-        Route::BlobDelete { name, digest } => blobs::delete(shared, name, digest).await,
-        Route::UploadStart { name, start } => {
-            uploads::start(shared, identity, headers, body, name, start).await
-        }
-        Route::UploadPatch { name, id } => uploads::patch(shared, headers, body, name, id).await,
-        Route::UploadPut { name, id, digest } => {
-            uploads::put(shared, headers, body, name, id, digest).await
-        }
-        Route::UploadStatus { name, id } => uploads::status(shared, name, id).await,
-        Route::UploadCancel { name, id } => uploads::cancel(shared, name, id).await,
-        Route::Referrers {
-            name,
-            digest,
-            artifact_type,
-        } => referrers::list(shared, name, digest, artifact_type.as_deref()).await,
-        _ => Ok(Reply::empty(StatusCode::NOT_FOUND)),
     }
 }

@@ -89,6 +89,23 @@ impl Reply {
         self.response
     }
 
+    /// The `Location` header, if set.
+    pub fn location(&self) -> Option<&str> {
+        self.response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The declared `Content-Length`, for metrics.
+    pub fn content_length(&self) -> Option<u64> {
+        self.response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
     /// The status, for logs.
     pub fn status(&self) -> StatusCode {
         self.response.status()

@@ -35,6 +35,16 @@ impl SessionTable {
         slot.lock_owned().await
     }
 
+    /// Number of uploads this process has open.
+    pub fn len(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// True when no upload is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets a finished or cancelled upload.
     pub fn remove(&self, id: &UploadId) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

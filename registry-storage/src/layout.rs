@@ -5,6 +5,7 @@
 //! ├── blobs/
 //! │   └── <alg>/<first 2 hex>/<hex>/
 //! │       └── data                           blob bytes, written once, shared by all repos
+//! ├── _probe/<id>                            readiness probe: written and deleted at once
 //! └── repositories/
 //!     └── <name...>/                         one directory per name component: a/b/c
 //!         ├── _layers/<alg>/<hex>            link: the blob is visible in this repository
@@ -123,6 +124,12 @@ pub fn upload_started_at(repo: &RepoName, id: &UploadId) -> String {
     format!("{}/startedat", upload_dir(repo, id))
 }
 
+/// A short-lived object that readiness checks write and delete. `id` is an
+/// upload-id-shaped nonce, so concurrent probes never collide.
+pub fn probe(id: &UploadId) -> String {
+    format!("v1/_probe/{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +172,7 @@ mod tests {
             upload_started_at(&repo, &id),
             format!("{r}/_uploads/u-1_x/startedat")
         );
+        assert_eq!(probe(&id), "v1/_probe/u-1_x");
     }
 
     #[test]

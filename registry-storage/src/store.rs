@@ -25,7 +25,7 @@ mod uploads;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use registry_core::{Digest, RepoName};
+use registry_core::{Digest, RepoName, UploadId};
 
 use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
@@ -98,6 +98,20 @@ impl Store {
         self.backend
             .put(&layout::layer_link(repo, digest), link)
             .await
+    }
+
+    /// Checks that storage is reachable and writable: writes, reads back and
+    /// deletes a probe object named by `nonce` (readiness checks).
+    pub async fn check_writable(&self, nonce: &UploadId) -> Result<(), StorageError> {
+        let key = layout::probe(nonce);
+        let value = Bytes::from_static(b"ok");
+        self.backend.put(&key, value.clone()).await?;
+        let read = self.backend.get(&key).await;
+        self.backend.delete(&key).await?;
+        match read? {
+            Some(v) if v == value => Ok(()),
+            _ => Err(StorageError::Corrupt { key }),
+        }
     }
 
     /// Removes the blob's link from `repo` only; the data stays for other repositories until

@@ -209,7 +209,14 @@ async fn complete(
 ) -> ApiResult {
     let session = slot.take().ok_or(ErrorCode::BlobUploadUnknown)?;
     let verified = session.finish(digest)?;
+    let started = shared.store.upload_started_at(name, id).await?;
     shared.store.commit_upload(name, id, &verified).await?;
+    if let Some(started) = started {
+        let took = now_unix().saturating_sub(started);
+        shared
+            .metrics
+            .upload_completed(std::time::Duration::from_secs(took));
+    }
     Ok(created(name, &verified))
 }
 

@@ -1,0 +1,168 @@
+//! Composition of the `registry serve` process from checked [`Settings`]:
+//! start-up checks, storage, auth with reload, TLS with reload, the main
+//! and metrics listeners, and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use registry_auth::{AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer};
+use registry_storage::{FsBackend, Store};
+use tokio::net::TcpListener;
+
+use crate::auth_file::HtpasswdFile;
+use crate::config::Settings;
+use crate::preflight::{check_readable, check_storage_root};
+use crate::server::{serve, serve_metrics, ServeOptions};
+use crate::tls::ReloadingCert;
+use crate::watch::spawn_watch;
+use crate::Registry;
+
+/// How often mounted files (htpasswd, certificates) are checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Checks what `settings` names without starting anything: the htpasswd
+/// file parses, the certificate and key load and match, the storage root is
+/// a directory or can be created. Returns one line per check.
+pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
+    let mut report = Vec::new();
+    let root = &settings.storage;
+    if root.exists() {
+        if !root.is_dir() {
+            return Err(format!(
+                "{}: the storage root exists but is not a directory",
+                root.display()
+            ));
+        }
+        report.push(format!("storage root {} exists", root.display()));
+    } else {
+        report.push(format!("storage root {} will be created", root.display()));
+    }
+    if let Some((path, _)) = &settings.htpasswd {
+        check_readable("htpasswd file", path).map_err(|e| e.to_string())?;
+        let users = HtpasswdFile::load(path, "check").map_err(|e| e.to_string())?;
+        drop(users);
+        report.push(format!("htpasswd {} loads", path.display()));
+    }
+    if let Some(tls) = &settings.tls {
+        check_readable("TLS certificate", &tls.certificate).map_err(|e| e.to_string())?;
+        check_readable("TLS key", &tls.key).map_err(|e| e.to_string())?;
+        ReloadingCert::load(&tls.certificate, &tls.key).map_err(|e| e.to_string())?;
+        report.push(format!(
+            "TLS certificate {} and key load",
+            tls.certificate.display()
+        ));
+    }
+    settings.check_exposure()?;
+    Ok(report)
+}
+
+/// Runs the server until `shutdown` resolves.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    settings.check_exposure()?;
+    check_storage_root(&settings.storage).map_err(|e| e.to_string())?;
+    let backend = FsBackend::open(&settings.storage)
+        .await
+        .map_err(|e| format!("{}: {e}", settings.storage.display()))?;
+
+    let (authenticator, authorizer): (Arc<dyn Authenticator>, Arc<dyn Authorizer>) = match &settings
+        .htpasswd
+    {
+        Some((path, realm)) => {
+            check_readable("htpasswd file", path).map_err(|e| e.to_string())?;
+            let users = Arc::new(HtpasswdFile::load(path, realm).map_err(|e| e.to_string())?);
+            tracing::info!(file = %path.display(), "basic auth on");
+            let watched = Arc::clone(&users);
+            spawn_watch(vec![path.clone()], RELOAD_INTERVAL, move || {
+                match watched.reload() {
+                    Ok(count) => {
+                        tracing::info!(users = count, file = %watched.path().display(), "htpasswd reloaded")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "htpasswd changed but cannot be loaded; keeping the previous users")
+                    }
+                }
+            });
+            (users, Arc::new(AuthenticatedOnly))
+        }
+        None => {
+            tracing::warn!("auth is off: anyone who can reach this address can push and pull (set auth.htpasswd.path or --htpasswd)");
+            (Arc::new(Anonymous), Arc::new(AllowAll))
+        }
+    };
+
+    let mut options = ServeOptions::default();
+    if let Some(tls) = &settings.tls {
+        check_readable("TLS certificate", &tls.certificate).map_err(|e| e.to_string())?;
+        check_readable("TLS key", &tls.key).map_err(|e| e.to_string())?;
+        let cert = ReloadingCert::load(&tls.certificate, &tls.key).map_err(|e| e.to_string())?;
+        options.tls = Some(cert.server_config());
+        let watched = Arc::clone(&cert);
+        spawn_watch(
+            cert.paths().to_vec(),
+            RELOAD_INTERVAL,
+            move || match watched.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS files changed but cannot be loaded; keeping the previous certificate")
+                }
+            },
+        );
+    }
+
+    let registry = Registry::builder(Store::new(Arc::new(backend)))
+        .authenticator(authenticator)
+        .authorizer(authorizer)
+        .delete_enabled(settings.delete_enabled)
+        .urls(settings.urls.clone())
+        .build();
+
+    let listener = TcpListener::bind(settings.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics = match &settings.metrics {
+        Some((addr, path)) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (http.debug.addr): {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(addr = %local, path = %path, "metrics listening");
+            let task = serve_metrics(
+                listener,
+                registry.clone(),
+                path.clone(),
+                stopped(stop_rx.clone()),
+            );
+            Some(tokio::spawn(task))
+        }
+        None => None,
+    };
+    // Logged last: tests and scripts wait for this line.
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(addr = %local, scheme = %scheme, storage = %settings.storage.display(), "registry listening");
+    let main = serve(listener, registry, options, stopped(stop_rx));
+    tokio::pin!(main);
+    tokio::select! {
+        result = &mut main => result.map_err(|e| e.to_string())?,
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            main.await.map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(task) = metrics {
+        let _ = stop_tx.send(true);
+        let _ = task.await;
+    }
+    tracing::info!("registry stopped");
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Precedence and error messages of the config loader.
+
+use super::*;
+
+fn write(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_without_a_file() {
+    let (config, warnings) = load(None, env(&[])).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.http.addr, "127.0.0.1:5000");
+    assert!(config.storage.delete.enabled);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn file_values_apply() {
+    let f = write(
+        "version: 0.1\nlog:\n  level: debug\n  formatter: json\nstorage:\n  filesystem:\n    rootdirectory: /srv/reg\n  delete:\n    enabled: false\nauth:\n  htpasswd:\n    realm: Corp\n    path: /etc/htpasswd\nhttp:\n  addr: :5000\n  relativeurls: false\n  host: https://reg.example.com\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n  debug:\n    addr: 127.0.0.1:5001\n",
+    );
+    let (c, _) = load(Some(f.path()), env(&[])).unwrap();
+    assert_eq!(c.log.level, "debug");
+    assert_eq!(c.log.formatter, "json");
+    assert_eq!(
+        c.storage.filesystem.rootdirectory,
+        PathBuf::from("/srv/reg")
+    );
+    assert!(!c.storage.delete.enabled);
+    let h = c.auth.htpasswd.unwrap();
+    assert_eq!(
+        (h.realm.as_str(), h.path.to_str().unwrap()),
+        ("Corp", "/etc/htpasswd")
+    );
+    assert_eq!(c.http.addr, ":5000");
+    assert!(!c.http.relativeurls);
+    assert_eq!(c.http.tls.unwrap().key, PathBuf::from("/k.pem"));
+    let debug = c.http.debug.unwrap();
+    assert_eq!(debug.addr, "127.0.0.1:5001");
+    assert!(debug.prometheus.enabled);
+    assert_eq!(debug.prometheus.path, "/metrics");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = write("log:\n  level: debug\nstorage:\n  delete:\n    enabled: true\n");
+    let (c, warnings) = load(
+        Some(f.path()),
+        env(&[
+            ("REGISTRY_LOG_LEVEL", "warn"),
+            ("REGISTRY_STORAGE_DELETE_ENABLED", "false"),
+            ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/from/env"),
+            ("REGISTRY_AUTH_HTPASSWD_PATH", "/env/htpasswd"),
+            ("REGISTRY_PORT", "tcp://10.0.0.1:5000"),
+            ("HOME", "/root"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.log.level, "warn");
+    assert!(!c.storage.delete.enabled);
+    assert_eq!(
+        c.storage.filesystem.rootdirectory,
+        PathBuf::from("/from/env")
+    );
+    let h = c.auth.htpasswd.unwrap();
+    assert_eq!(h.path, PathBuf::from("/env/htpasswd"));
+    assert_eq!(h.realm, "Registry Realm");
+    assert_eq!(
+        warnings,
+        ["ignoring REGISTRY_PORT: it names no configuration key"]
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_line() {
+    let f = write("http:\n  addr: :5000\n  adr: :6000\n");
+    let err = load(Some(f.path()), env(&[])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unknown field `adr`"), "{text}");
+    assert!(text.contains("http"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+    assert!(matches!(err, ConfigError::File { line: Some(3), .. }));
+}
+
+#[test]
+fn wrong_types_name_the_key_and_line() {
+    let f = write("storage:\n  delete:\n    enabled: maybe\n");
+    let text = load(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(text.contains("storage.delete.enabled"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+    let f = write("log:\n  level: [1, 2]\n");
+    let text = load(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(text.contains("log.level"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+}
+
+#[test]
+fn unknown_sections_and_bad_yaml() {
+    let f = write("logging:\n  level: info\n");
+    let text = load(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(
+        text.contains("unknown field `logging`") && text.contains("line 1"),
+        "{text}"
+    );
+    let f = write("http: [\n");
+    assert!(matches!(
+        load(Some(f.path()), env(&[])),
+        Err(ConfigError::File { .. })
+    ));
+    let missing = std::path::Path::new("/nonexistent/config.yml");
+    let text = load(Some(missing), env(&[])).unwrap_err().to_string();
+    assert!(text.contains("/nonexistent/config.yml"), "{text}");
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let err = load(None, env(&[("REGISTRY_HTTP_RELATIVEURLS", "sometimes")])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("REGISTRY_HTTP_RELATIVEURLS"), "{text}");
+    assert!(text.contains("sometimes"), "{text}");
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let f = write("");
+    assert_eq!(load(Some(f.path()), env(&[])).unwrap().0, Config::default());
+}

@@ -1,0 +1,264 @@
+//! The validated settings the server runs with, resolved from the file,
+//! the environment and the flags.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::{Config, ConfigError, TlsConfig};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How `Location` headers are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlMode {
+    /// Paths only (`/v2/...`); clients resolve them against the URL they
+    /// used, so they are right behind any proxy.
+    Relative,
+    /// Absolute, from `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
+    FromRequest,
+    /// Absolute, on a fixed base such as `https://registry.example.com`.
+    Fixed(String),
+}
+
+/// Everything `registry serve` needs, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Listener address.
+    pub addr: SocketAddr,
+    /// Storage folder.
+    pub storage: PathBuf,
+    /// DELETE allowed.
+    pub delete_enabled: bool,
+    /// htpasswd file and realm; `None` is auth off.
+    pub htpasswd: Option<(PathBuf, String)>,
+    /// Serve a public address without auth.
+    pub allow_anonymous: bool,
+    /// Tracing filter.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `Location` style.
+    pub urls: UrlMode,
+    /// Built-in HTTPS.
+    pub tls: Option<TlsConfig>,
+    /// Metrics listener and path, when enabled.
+    pub metrics: Option<(SocketAddr, String)>,
+}
+
+/// Parses `HOST:PORT`, `[v6]:PORT` or `:PORT` (every interface).
+pub fn parse_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key, message };
+    if let Some(port) = s.strip_prefix(':') {
+        let port = port
+            .parse()
+            .map_err(|_| invalid(format!("{s:?} is not HOST:PORT or :PORT")))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    match s.rsplit_once(':') {
+        Some(("localhost", port)) => port
+            .parse()
+            .map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p))
+            .map_err(|_| invalid(format!("{s:?} has an invalid port"))),
+        _ => Err(invalid(format!(
+            "{s:?} is not an IP address and port such as 0.0.0.0:5000 or :5000"
+        ))),
+    }
+}
+
+fn check_host(host: &str) -> Result<String, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        key: "http.host",
+        message,
+    };
+    let rest = host
+        .strip_prefix("https://")
+        .or_else(|| host.strip_prefix("http://"))
+        .ok_or_else(|| invalid(format!("{host:?} must start with https:// or http://")))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') || rest.contains(['?', '#', ' ']) {
+        return Err(invalid(format!(
+            "{host:?} must be a scheme and host only, such as https://registry.example.com"
+        )));
+    }
+    Ok(host.trim_end_matches('/').to_owned())
+}
+
+const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+impl Settings {
+    /// Validates a loaded config.
+    pub fn from_config(c: &Config) -> Result<Settings, ConfigError> {
+        let level = c.log.level.trim().to_owned();
+        if level.is_empty() || (!level.contains(['=', ',']) && !LEVELS.contains(&level.as_str())) {
+            return Err(ConfigError::Invalid {
+                key: "log.level",
+                message: format!("{level:?} is not one of error, warn, info, debug, trace"),
+            });
+        }
+        let log_format = match c.log.formatter.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "log.formatter",
+                    message: format!("{other:?} is not text or json"),
+                })
+            }
+        };
+        let urls = match (&c.http.host, c.http.relativeurls) {
+            (Some(host), _) => UrlMode::Fixed(check_host(host)?),
+            (None, true) => UrlMode::Relative,
+            (None, false) => UrlMode::FromRequest,
+        };
+        let metrics = match &c.http.debug {
+            Some(debug) if debug.prometheus.enabled => {
+                if !debug.prometheus.path.starts_with('/') {
+                    return Err(ConfigError::Invalid {
+                        key: "http.debug.prometheus.path",
+                        message: format!("{:?} must start with /", debug.prometheus.path),
+                    });
+                }
+                Some((
+                    parse_addr("http.debug.addr", &debug.addr)?,
+                    debug.prometheus.path.clone(),
+                ))
+            }
+            _ => None,
+        };
+        if c.storage.filesystem.rootdirectory.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.filesystem.rootdirectory",
+                message: "must not be empty".into(),
+            });
+        }
+        Ok(Settings {
+            addr: parse_addr("http.addr", &c.http.addr)?,
+            storage: c.storage.filesystem.rootdirectory.clone(),
+            delete_enabled: c.storage.delete.enabled,
+            htpasswd: c
+                .auth
+                .htpasswd
+                .as_ref()
+                .map(|h| (h.path.clone(), h.realm.clone())),
+            allow_anonymous: c.auth.anonymous,
+            log_level: level,
+            log_format,
+            urls,
+            tls: c.http.tls.clone(),
+            metrics,
+        })
+    }
+
+    /// Refuses an open registry on a public address unless asked for.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.htpasswd.is_none() && !self.addr.ip().is_loopback() && !self.allow_anonymous {
+            return Err(format!(
+                "refusing to serve {} without authentication: anyone who can reach it could push and pull.\n\
+                 Create an htpasswd file (`registry htpasswd USER > htpasswd` or `htpasswd -Bbn USER PASSWORD > htpasswd`)\n\
+                 and pass `--htpasswd htpasswd` (config: auth.htpasswd.path),\n\
+                 or pass `--allow-anonymous` (config: auth.anonymous: true) if this network is trusted.",
+                self.addr
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(edit: impl FnOnce(&mut Config)) -> Result<Settings, ConfigError> {
+        let mut c = Config::default();
+        edit(&mut c);
+        Settings::from_config(&c)
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("http.addr", ":5000").unwrap().to_string(),
+            "0.0.0.0:5000"
+        );
+        assert_eq!(
+            parse_addr("http.addr", "[::1]:80").unwrap().to_string(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            parse_addr("http.addr", "localhost:9").unwrap().to_string(),
+            "127.0.0.1:9"
+        );
+        let err = parse_addr("http.addr", "example.com:80")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("http.addr: "), "{err}");
+        assert!(parse_addr("http.addr", ":99999").is_err());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        type Edit = Box<dyn FnOnce(&mut Config)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("log.level", Box::new(|c| c.log.level = "loud".into())),
+            (
+                "log.formatter",
+                Box::new(|c| c.log.formatter = "xml".into()),
+            ),
+            (
+                "http.host",
+                Box::new(|c| c.http.host = Some("registry.example.com".into())),
+            ),
+            (
+                "http.host",
+                Box::new(|c| c.http.host = Some("https://r.example.com/v2".into())),
+            ),
+            ("http.addr", Box::new(|c| c.http.addr = "nowhere".into())),
+            (
+                "storage.filesystem.rootdirectory",
+                Box::new(|c| c.storage.filesystem.rootdirectory = "".into()),
+            ),
+        ];
+        for (key, edit) in cases {
+            let err = settings(edit).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{key}: ")), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn url_modes() {
+        assert_eq!(settings(|_| {}).unwrap().urls, UrlMode::Relative);
+        assert_eq!(
+            settings(|c| c.http.relativeurls = false).unwrap().urls,
+            UrlMode::FromRequest
+        );
+        let s = settings(|c| c.http.host = Some("https://r.example.com/".into())).unwrap();
+        assert_eq!(s.urls, UrlMode::Fixed("https://r.example.com".into()));
+    }
+
+    #[test]
+    fn exposure_needs_auth_or_consent() {
+        let public = |anonymous| {
+            settings(|c| {
+                c.http.addr = ":5000".into();
+                c.auth.anonymous = anonymous;
+            })
+        };
+        let err = public(false).unwrap().check_exposure().unwrap_err();
+        assert!(
+            err.contains("--htpasswd") && err.contains("--allow-anonymous"),
+            "{err}"
+        );
+        assert!(public(true).unwrap().check_exposure().is_ok());
+        assert!(settings(|_| {}).unwrap().check_exposure().is_ok());
+    }
+}

@@ -1,0 +1,59 @@
+//! Route to handler: the one table that says which function answers which
+//! endpoint.
+
+use http::{HeaderMap, StatusCode};
+use registry_auth::Identity;
+use registry_core::Route;
+
+use crate::body::RequestBody;
+use crate::handlers::{base, blobs, listing, manifests, referrers, uploads};
+use crate::http_error::ApiResult;
+use crate::registry::Shared;
+use crate::reply::Reply;
+
+/// Runs the handler of an authorized route.
+pub async fn run(
+    shared: &Shared,
+    identity: &Identity,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+    route: &Route,
+) -> ApiResult {
+    match route {
+        Route::Base => base::version_check(),
+        Route::Catalog { page } => listing::catalog(shared, identity, page).await,
+        Route::TagsList { name, page } => listing::tags(shared, name, page).await,
+        Route::ManifestGet {
+            name,
+            reference,
+            head,
+        } => manifests::get(shared, name, reference, *head).await,
+        Route::ManifestPut {
+            name,
+            reference,
+            tags,
+        } => manifests::put(shared, headers, body, name, reference, tags).await,
+        Route::ManifestDelete { name, reference } => {
+            manifests::delete(shared, name, reference).await
+        }
+        Route::BlobGet { name, digest, head } => {
+            blobs::get(shared, headers, name, digest, *head).await
+        }
+        Route::BlobDelete { name, digest } => blobs::delete(shared, name, digest).await,
+        Route::UploadStart { name, start } => {
+            uploads::start(shared, identity, headers, body, name, start).await
+        }
+        Route::UploadPatch { name, id } => uploads::patch(shared, headers, body, name, id).await,
+        Route::UploadPut { name, id, digest } => {
+            uploads::put(shared, headers, body, name, id, digest).await
+        }
+        Route::UploadStatus { name, id } => uploads::status(shared, name, id).await,
+        Route::UploadCancel { name, id } => uploads::cancel(shared, name, id).await,
+        Route::Referrers {
+            name,
+            digest,
+            artifact_type,
+        } => referrers::list(shared, name, digest, artifact_type.as_deref()).await,
+        _ => Ok(Reply::empty(StatusCode::NOT_FOUND)),
+    }
+}

@@ -1,0 +1,12 @@
+//! Operating the `registry` binary: config files, built-in TLS and
+//! certificate rotation, health and metrics, reloads, start-up checks and
+//! graceful shutdown. Every test runs the real binary on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod config;
+mod lifecycle;
+mod probes;
+mod tls;
