@@ -28,6 +28,7 @@
 //! - [`anonymous`]: `Anonymous`, `AllowAll`, `AuthenticatedOnly`, the trivial
 //!   policies.
 //! - [`htpasswd`]: the htpasswd file (bcrypt only) and its authenticator.
+//! - [`rules`]: per-repository access rules (`AccessRules`), patterns, groups.
 //! - [`hash`]: recognising the hash on an htpasswd line, and why it is refused.
 
 #![forbid(unsafe_code)]
@@ -38,6 +39,7 @@ pub mod anonymous;
 pub mod credentials;
 pub mod hash;
 pub mod htpasswd;
+pub mod rules;
 pub mod scope;
 pub mod traits;
 
@@ -45,5 +47,6 @@ pub use anonymous::{AllowAll, Anonymous, AuthenticatedOnly};
 pub use credentials::Credentials;
 pub use hash::{HashKind, LineError};
 pub use htpasswd::{Htpasswd, HtpasswdAuthenticator, HtpasswdError};
+pub use rules::{AccessRules, Pattern, Rule, RuleError};
 pub use scope::{Action, Challenge, Identity, Refusal};
 pub use traits::{Authenticator, Authorizer};

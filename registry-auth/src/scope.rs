@@ -38,7 +38,7 @@ impl fmt::Display for Identity {
 ///
 /// These are the token-scope actions of the distribution spec (`pull`,
 /// `push`, `delete`), so a later token authorizer can map them one to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     /// Read: `GET`/`HEAD` of manifests, blobs, tags, referrers, the catalog.
     Pull,

@@ -83,7 +83,14 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                     }
                 }
             });
-            (users, Arc::new(AuthenticatedOnly))
+            let authorizer: Arc<dyn Authorizer> = match &settings.access {
+                Some(rules) => {
+                    tracing::info!(anonymous_pull = rules.allows_anonymous(), "access rules on");
+                    Arc::clone(rules) as Arc<dyn Authorizer>
+                }
+                None => Arc::new(AuthenticatedOnly),
+            };
+            (users, authorizer)
         }
         None => {
             tracing::warn!("auth is off: anyone who can reach this address can push and pull (set auth.htpasswd.path or --htpasswd)");
@@ -91,7 +98,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         }
     };
 
-    let mut options = ServeOptions::default();
+    let mut options = ServeOptions {
+        header_read_timeout: settings.limits.header_timeout,
+        idle_timeout: settings.limits.idle_timeout,
+        ..ServeOptions::default()
+    };
     if let Some(tls) = &settings.tls {
         check_readable("TLS certificate", &tls.certificate).map_err(|e| e.to_string())?;
         check_readable("TLS key", &tls.key).map_err(|e| e.to_string())?;
@@ -115,7 +126,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .authorizer(authorizer)
         .delete_enabled(settings.delete_enabled)
         .urls(settings.urls.clone())
+        .throttle(
+            settings.limits.throttle_failures,
+            settings.limits.throttle_window,
+        )
+        .upload_slots(settings.limits.uploads)
+        .body_timeout(settings.limits.body_timeout)
         .build();
+    if let Some((age, interval)) = settings.upload_purging {
+        spawn_upload_purging(registry.clone(), age, interval);
+    }
 
     let listener = TcpListener::bind(settings.addr)
         .await
@@ -165,4 +185,24 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     tracing::info!("registry stopped");
     Ok(())
+}
+
+/// Removes abandoned uploads (with their data) every `interval`.
+fn spawn_upload_purging(registry: Registry, age: Duration, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match registry.purge_uploads(age).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    uploads = n,
+                    older_than_secs = age.as_secs(),
+                    "purged abandoned uploads"
+                ),
+                Err(e) => tracing::warn!(error = %e, "purging abandoned uploads failed"),
+            }
+        }
+    });
 }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -43,6 +44,18 @@ impl From<StreamError> for ApiError {
     }
 }
 
+/// The next frame, or an error when the client pauses longer than `idle`
+/// (a stalled body must not hold an upload slot and its lock forever).
+async fn next_frame(
+    body: &mut RequestBody,
+    idle: Duration,
+) -> Option<Result<Frame<Bytes>, BoxError>> {
+    match tokio::time::timeout(idle, body.frame()).await {
+        Ok(frame) => frame,
+        Err(_) => Some(Err(format!("no body data for {} s", idle.as_secs()).into())),
+    }
+}
+
 /// Streams `body` into `writer`, feeding every written byte to `session`.
 /// Returns the number of bytes moved. On error, what was written before it
 /// stays written and hashed: the two never disagree.
@@ -50,9 +63,10 @@ pub async fn stream_into(
     body: &mut RequestBody,
     writer: &mut dyn BackendWriter,
     session: &mut UploadSession,
+    idle: Duration,
 ) -> Result<u64, StreamError> {
     let mut moved = 0u64;
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = next_frame(body, idle).await {
         let frame = frame.map_err(StreamError::Client)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers carry no content
@@ -72,9 +86,13 @@ pub async fn stream_into(
 
 /// Reads a whole small body (a manifest), refusing more than `limit` bytes
 /// without reading past the limit.
-pub async fn read_limited(body: &mut RequestBody, limit: usize) -> Result<Option<Bytes>, BoxError> {
+pub async fn read_limited(
+    body: &mut RequestBody,
+    limit: usize,
+    idle: Duration,
+) -> Result<Option<Bytes>, BoxError> {
     let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = next_frame(body, idle).await {
         if let Ok(data) = frame?.into_data() {
             if buf.len() + data.len() > limit {
                 return Ok(None);

@@ -3,7 +3,10 @@
 
 use http::{HeaderMap, StatusCode};
 use registry_auth::Identity;
+use registry_core::route::UploadStart;
 use registry_core::Route;
+
+use crate::access::too_many;
 
 use crate::body::RequestBody;
 use crate::handlers::{base, blobs, listing, manifests, referrers, uploads};
@@ -19,6 +22,21 @@ pub async fn run(
     body: &mut RequestBody,
     route: &Route,
 ) -> ApiResult {
+    // Requests that stream a blob into storage take a slot; when none is
+    // free the client is asked to come back (429) rather than queued.
+    let streams = matches!(
+        route,
+        Route::UploadPatch { .. }
+            | Route::UploadPut { .. }
+            | Route::UploadStart {
+                start: UploadStart::Monolithic { .. },
+                ..
+            }
+    );
+    let _slot = match streams {
+        true => Some(shared.upload_slots.try_acquire().map_err(|_| too_many(1))?),
+        false => None,
+    };
     match route {
         Route::Base => base::version_check(),
         Route::Catalog { page } => listing::catalog(shared, identity, page).await,

@@ -39,7 +39,30 @@ impl From<ErrorCode> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
+        if is_storage_full(&e) {
+            // Say what the operator must fix; the client may retry later.
+            tracing::error!(error = %e, "storage is full");
+            return RegistryError::new(ErrorCode::Unknown)
+                .with_status(507)
+                .with_message(
+                    "storage is full: the registry cannot store more data until space is freed",
+                )
+                .into();
+        }
         ApiError::Internal(format!("storage: {e}"))
+    }
+}
+
+/// Whether a storage failure is a full disk (or quota).
+pub fn is_storage_full(e: &StorageError) -> bool {
+    match e {
+        StorageError::Io { source, .. } => {
+            matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        }
+        _ => false,
     }
 }
 

@@ -29,6 +29,8 @@
 //! - [`auth_file`]: htpasswd users reloaded from their file.
 //! - [`watch`]: noticing that a file changed.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - [`idle`]: closing connections that neither read nor write.
+//! - [`throttle`]: failed-login limits per address and per user.
 //! - [`handlers`]: one module per group of endpoints.
 //! - [`access`]: authentication on the blocking pool, authorization per route.
 //! - [`body`]: the loop that streams request bodies into storage while hashing.
@@ -49,14 +51,16 @@ pub mod config;
 pub mod dispatch;
 pub mod handlers;
 pub mod http_error;
+pub mod idle;
 pub mod metrics;
 pub mod preflight;
 pub mod registry;
 pub mod reply;
 pub mod server;
 pub mod sessions;
+pub mod throttle;
 pub mod tls;
 pub mod watch;
 
-pub use registry::{Registry, RegistryBuilder};
+pub use registry::{PeerAddr, Registry, RegistryBuilder};
 pub use server::{serve, serve_metrics, ServeOptions};

@@ -1,9 +1,10 @@
 //! The embeddable registry: a builder that composes storage and auth, and a
 //! request handler that any hyper (or other `http`-based) server can call.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -21,6 +22,8 @@ use crate::http_error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::reply::{Body, Reply};
 use crate::sessions::SessionTable;
+use crate::throttle::Throttle;
+use tokio::sync::Semaphore;
 
 /// State shared by every request.
 #[derive(Debug)]
@@ -39,7 +42,18 @@ pub struct Shared {
     pub urls: UrlMode,
     /// Request and upload metrics.
     pub metrics: Metrics,
+    /// Failed-login counters.
+    pub throttle: Throttle,
+    /// Upload requests allowed at once.
+    pub upload_slots: Semaphore,
+    /// Longest pause inside a request body.
+    pub body_timeout: Duration,
 }
+
+/// The client's address, put in request extensions by [`serve`](crate::serve)
+/// (embedders may insert it too) for per-address login throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// A registry ready to serve requests. Cloning is cheap (one `Arc`).
 #[derive(Debug, Clone)]
@@ -55,9 +69,31 @@ pub struct RegistryBuilder {
     authorizer: Arc<dyn Authorizer>,
     delete_enabled: bool,
     urls: UrlMode,
+    throttle: Throttle,
+    upload_slots: usize,
+    body_timeout: Duration,
 }
 
 impl RegistryBuilder {
+    /// Failed logins allowed per address and per user within `window`
+    /// (default: 10 per minute).
+    pub fn throttle(mut self, failures: u32, window: Duration) -> Self {
+        self.throttle = Throttle::new(failures, window);
+        self
+    }
+
+    /// Upload requests streaming at once; more get 429 (default: 64).
+    pub fn upload_slots(mut self, slots: usize) -> Self {
+        self.upload_slots = slots;
+        self
+    }
+
+    /// Longest pause inside a request body before it is abandoned (default: 60 s).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
     /// Who the caller is (default: everyone is anonymous).
     pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = authenticator;
@@ -93,6 +129,9 @@ impl RegistryBuilder {
                 delete_enabled: self.delete_enabled,
                 urls: self.urls,
                 metrics: Metrics::default(),
+                throttle: self.throttle,
+                upload_slots: Semaphore::new(self.upload_slots),
+                body_timeout: self.body_timeout,
             }),
         }
     }
@@ -107,7 +146,30 @@ impl Registry {
             authorizer: Arc::new(AllowAll),
             delete_enabled: true,
             urls: UrlMode::Relative,
+            throttle: Throttle::new(10, Duration::from_secs(60)),
+            upload_slots: 64,
+            body_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// Removes uploads started more than `max_age` ago, with their data.
+    /// Returns how many were removed.
+    pub async fn purge_uploads(
+        &self,
+        max_age: Duration,
+    ) -> Result<usize, registry_storage::StorageError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let purged = self
+            .shared
+            .store
+            .purge_uploads(now.saturating_sub(max_age.as_secs()))
+            .await?;
+        for (_, id) in &purged {
+            self.shared.sessions.remove(id);
+        }
+        Ok(purged.len())
     }
 
     /// The store, for embedders that want to inspect or seed it.
@@ -254,7 +316,15 @@ async fn dispatch(
         user,
         result: Err(error),
     };
-    let identity = match access::authenticate(&shared.authenticator, &parts.headers).await {
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    let identity = match access::authenticate(
+        &shared.authenticator,
+        &shared.throttle,
+        &parts.headers,
+        peer,
+    )
+    .await
+    {
         Ok(identity) => identity,
         Err(e) => {
             let reason = if parts.headers.contains_key(http::header::AUTHORIZATION) {
@@ -268,6 +338,15 @@ async fn dispatch(
     };
     let user = identity.username().map(str::to_owned);
     if parts.method == http::Method::GET && parts.uri.path() == "/metrics" {
+        if identity == registry_auth::Identity::Anonymous
+            && shared.authenticator.challenge().is_some()
+        {
+            return early(
+                "metrics",
+                user,
+                access::denied(shared.authenticator.as_ref(), &identity),
+            );
+        }
         let text = registry.metrics_text();
         return Outcome {
             kind: "metrics",
@@ -294,7 +373,12 @@ async fn dispatch(
         &route,
     ) {
         Ok(()) => run(shared, &identity, &parts.headers, body, &route).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            if matches!(e, ApiError::Unauthorized(_)) {
+                shared.metrics.auth_failure("missing");
+            }
+            Err(e)
+        }
     };
     Outcome {
         kind: route.kind(),

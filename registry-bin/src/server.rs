@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::idle::IdleTimeout;
 use crate::registry::Registry;
 
 /// Connection limits and TLS; the defaults suit a registry behind a load balancer.
@@ -26,6 +27,9 @@ use crate::registry::Registry;
 pub struct ServeOptions {
     /// How long a client may take to send request headers.
     pub header_read_timeout: Duration,
+    /// How long a connection may go without reading or writing a byte
+    /// (idle keep-alive connections, clients that connect and send nothing).
+    pub idle_timeout: Duration,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
     /// How long in-flight requests may run after shutdown starts.
@@ -38,6 +42,7 @@ impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("drain_timeout", &self.drain_timeout)
             .field("tls", &self.tls.is_some())
@@ -49,6 +54,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
             tls: None,
@@ -95,6 +101,7 @@ pub async fn serve(
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let handshake_timeout = options.handshake_timeout;
+        let stream = IdleTimeout::new(stream, options.idle_timeout);
         let watch = graceful.watcher();
         let mut stop = watcher_rx.clone();
         tokio::spawn(async move {
@@ -119,8 +126,11 @@ pub async fn serve(
             if *stop.borrow_and_update() {
                 return;
             }
-            let service = service_fn(move |request: hyper::Request<Incoming>| {
+            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
                 let registry = registry.clone();
+                request
+                    .extensions_mut()
+                    .insert(crate::registry::PeerAddr(peer));
                 async move { Ok::<_, std::convert::Infallible>(registry.handle(request).await) }
             });
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

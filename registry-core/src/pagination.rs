@@ -3,7 +3,12 @@
 //! Results are in lexical (byte) order. `last` is exclusive: the page starts
 //! at the first entry greater than it, whether or not `last` itself exists.
 //! `n = 0` gives an empty page and no `Link`. A `Link` to the next page is
-//! sent only when entries remain after the page.
+//! sent only when entries remain after the page. `n` above
+//! [`MAX_PAGE_SIZE`] is lowered to it.
+
+/// Most entries one page may hold; a larger `n` is served as this many
+/// (with a `Link` to the rest), so one request cannot ask for everything.
+pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// The `n` and `last` query parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 use crate::digest::{Algorithm, Digest, DigestError};
 use crate::error::{ErrorCode, RegistryError};
 use crate::name::{NameError, Reference, RepoName, Tag};
-use crate::pagination::Page;
+use crate::pagination::{Page, MAX_PAGE_SIZE};
 
 /// The HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,11 +319,15 @@ impl Query {
     fn page(&self) -> Result<Page, RouteError> {
         let n = match self.get("n") {
             None | Some("") => None,
-            Some(n) => Some(n.parse::<usize>().map_err(|_| {
-                RegistryError::new(ErrorCode::Unsupported)
-                    .with_status(400)
-                    .with_message(format!("invalid pagination parameter n: {n:?}"))
-            })?),
+            Some(n) => Some(
+                n.parse::<usize>()
+                    .map_err(|_| {
+                        RegistryError::new(ErrorCode::Unsupported)
+                            .with_status(400)
+                            .with_message(format!("invalid pagination parameter n: {n:?}"))
+                    })?
+                    .min(MAX_PAGE_SIZE),
+            ),
         };
         let last = self
             .get("last")

@@ -15,9 +15,14 @@ pub const KEYS: &[&str] = &[
     "log.formatter",
     "storage.filesystem.rootdirectory",
     "storage.delete.enabled",
+    "storage.maintenance.uploadpurging.enabled",
+    "storage.maintenance.uploadpurging.age",
+    "storage.maintenance.uploadpurging.interval",
     "auth.htpasswd.realm",
     "auth.htpasswd.path",
     "auth.anonymous",
+    "auth.throttle.failures",
+    "auth.throttle.window",
     "http.addr",
     "http.host",
     "http.relativeurls",
@@ -26,6 +31,10 @@ pub const KEYS: &[&str] = &[
     "http.debug.addr",
     "http.debug.prometheus.enabled",
     "http.debug.prometheus.path",
+    "http.timeouts.header",
+    "http.timeouts.body",
+    "http.timeouts.idle",
+    "http.limits.uploads",
 ];
 
 const ENV_PREFIX: &str = "REGISTRY_";
@@ -64,7 +73,7 @@ pub enum ConfigError {
     #[error("{key}: {message}")]
     Invalid {
         /// The dotted key.
-        key: &'static str,
+        key: String,
         /// What is wrong.
         message: String,
     },

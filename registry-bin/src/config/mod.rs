@@ -36,9 +36,11 @@ mod load;
 mod settings;
 
 pub use load::{load, ConfigError, KEYS};
-pub use settings::{LogFormat, Settings, UrlMode};
+pub use settings::{Limits, LogFormat, Settings, UrlMode};
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
@@ -86,6 +88,41 @@ pub struct StorageConfig {
     pub filesystem: FilesystemConfig,
     /// Deletes.
     pub delete: DeleteConfig,
+    /// Background maintenance.
+    pub maintenance: MaintenanceConfig,
+}
+
+/// `storage.maintenance.*`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Removal of abandoned uploads.
+    pub uploadpurging: UploadPurgingConfig,
+}
+
+/// `storage.maintenance.uploadpurging.*`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadPurgingConfig {
+    /// Whether abandoned uploads are removed.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub enabled: bool,
+    /// Uploads older than this are removed with their data.
+    #[serde(deserialize_with = "duration")]
+    pub age: Duration,
+    /// How often to look.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for UploadPurgingConfig {
+    fn default() -> Self {
+        UploadPurgingConfig {
+            enabled: true,
+            age: Duration::from_secs(168 * 3600),
+            interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// `storage.filesystem.*`
@@ -128,6 +165,54 @@ pub struct AuthConfig {
     /// Serve a non-loopback address without auth.
     #[serde(deserialize_with = "lenient_bool")]
     pub anonymous: bool,
+    /// Named sets of users, for access rules.
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Per-repository grants; absent means every authenticated user may do
+    /// everything.
+    pub access: Option<Vec<AccessRuleConfig>>,
+    /// Limits on failed logins.
+    pub throttle: ThrottleConfig,
+}
+
+/// One entry of `auth.access`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRuleConfig {
+    /// Repository pattern; `*` matches anything, slashes included.
+    pub repository: String,
+    /// Users by name; `*` for any authenticated user.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Groups from `auth.groups`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Include callers without credentials.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Any of `pull`, `push`, `delete`.
+    pub actions: Vec<String>,
+}
+
+/// `auth.throttle.*`: failed logins allowed per client address and per
+/// user name within a window before answering 429.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failures allowed per window.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub failures: u64,
+    /// The window, e.g. `60s`, `5m`.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            failures: 10,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `auth.htpasswd.*`
@@ -161,6 +246,10 @@ pub struct HttpConfig {
     pub tls: Option<TlsConfig>,
     /// A second listener for metrics, without auth.
     pub debug: Option<DebugConfig>,
+    /// Slow-client limits.
+    pub timeouts: TimeoutsConfig,
+    /// Resource caps.
+    pub limits: LimitsConfig,
 }
 
 impl Default for HttpConfig {
@@ -171,7 +260,50 @@ impl Default for HttpConfig {
             relativeurls: true,
             tls: None,
             debug: None,
+            timeouts: TimeoutsConfig::default(),
+            limits: LimitsConfig::default(),
         }
+    }
+}
+
+/// `http.timeouts.*`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    /// Longest a client may take to send request headers, and to start the
+    /// next request on a kept-alive connection.
+    #[serde(deserialize_with = "duration")]
+    pub header: Duration,
+    /// Longest pause between two pieces of a request body.
+    #[serde(deserialize_with = "duration")]
+    pub body: Duration,
+    /// Longest a connection may neither read nor write.
+    #[serde(deserialize_with = "duration")]
+    pub idle: Duration,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            header: Duration::from_secs(30),
+            body: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `http.limits.*`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Upload requests (bodies streaming into storage) at once; more get 429.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub uploads: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { uploads: 64 }
     }
 }
 
@@ -237,4 +369,61 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         }
     }
     d.deserialize_any(Flag)
+}
+
+/// A whole number, from YAML or from an environment variable's text.
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Number;
+    impl serde::de::Visitor<'_> for Number {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<u64, E> {
+            s.trim()
+                .parse()
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(s), &self))
+        }
+    }
+    d.deserialize_any(Number)
+}
+
+/// A duration written `90s`, `30m`, `168h`, `500ms`, or a number of seconds.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    struct Span;
+    impl serde::de::Visitor<'_> for Span {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as 30s, 5m or 168h")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(n))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Duration, E> {
+            parse_duration(s).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(s), &self))
+        }
+    }
+    d.deserialize_any(Span)
+}
+
+/// Parses `<number><unit>` with unit `ms`, `s`, `m` or `h` (or none: seconds).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
 }

@@ -1,10 +1,32 @@
 //! The validated settings the server runs with, resolved from the file,
 //! the environment and the flags.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Config, ConfigError, TlsConfig};
+use registry_auth::{AccessRules, Action, Pattern, Rule};
+
+use super::{AccessRuleConfig, Config, ConfigError, TlsConfig};
+
+/// Slow-client limits and resource caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Request headers, and the wait for the next request on a connection.
+    pub header_timeout: Duration,
+    /// Longest pause inside a request body.
+    pub body_timeout: Duration,
+    /// Longest a connection may neither read nor write.
+    pub idle_timeout: Duration,
+    /// Upload requests at once.
+    pub uploads: usize,
+    /// Failed logins allowed per address and per user within `throttle_window`.
+    pub throttle_failures: u32,
+    /// The throttle window.
+    pub throttle_window: Duration,
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +50,7 @@ pub enum UrlMode {
 }
 
 /// Everything `registry serve` needs, checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Listener address.
     pub addr: SocketAddr,
@@ -50,11 +72,20 @@ pub struct Settings {
     pub tls: Option<TlsConfig>,
     /// Metrics listener and path, when enabled.
     pub metrics: Option<(SocketAddr, String)>,
+    /// Per-repository access rules; `None`: authenticated users may do everything.
+    pub access: Option<Arc<AccessRules>>,
+    /// Abandoned uploads older than `.0` are removed every `.1`.
+    pub upload_purging: Option<(Duration, Duration)>,
+    /// Timeouts and caps.
+    pub limits: Limits,
 }
 
 /// Parses `HOST:PORT`, `[v6]:PORT` or `:PORT` (every interface).
 pub fn parse_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid { key, message };
+    let invalid = |message: String| ConfigError::Invalid {
+        key: key.to_owned(),
+        message,
+    };
     if let Some(port) = s.strip_prefix(':') {
         let port = port
             .parse()
@@ -77,7 +108,7 @@ pub fn parse_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError>
 
 fn check_host(host: &str) -> Result<String, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid {
-        key: "http.host",
+        key: "http.host".into(),
         message,
     };
     let rest = host
@@ -93,6 +124,73 @@ fn check_host(host: &str) -> Result<String, ConfigError> {
     Ok(host.trim_end_matches('/').to_owned())
 }
 
+fn rule_error(index: usize, field: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("auth.access[{index}].{field}"),
+        message,
+    }
+}
+
+fn rule(index: usize, raw: &AccessRuleConfig) -> Result<Rule, ConfigError> {
+    let repository = Pattern::parse(&raw.repository).ok_or_else(|| {
+        rule_error(
+            index,
+            "repository",
+            format!(
+                "{:?} is not a repository name pattern (lowercase name characters, / and *)",
+                raw.repository
+            ),
+        )
+    })?;
+    let actions = raw
+        .actions
+        .iter()
+        .map(|a| match a.as_str() {
+            "pull" => Ok(Action::Pull),
+            "push" => Ok(Action::Push),
+            "delete" => Ok(Action::Delete),
+            other => Err(rule_error(
+                index,
+                "actions",
+                format!("{other:?} is not pull, push or delete"),
+            )),
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if actions.is_empty() {
+        return Err(rule_error(index, "actions", "grants no action".into()));
+    }
+    Ok(Rule {
+        repository,
+        users: raw.users.iter().cloned().collect(),
+        groups: raw.groups.iter().cloned().collect(),
+        anonymous: raw.anonymous,
+        actions,
+    })
+}
+
+fn access_rules(c: &Config) -> Result<Option<Arc<AccessRules>>, ConfigError> {
+    let Some(raw) = &c.auth.access else {
+        return Ok(None);
+    };
+    let rules = raw
+        .iter()
+        .enumerate()
+        .map(|(i, r)| rule(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups: BTreeMap<String, BTreeSet<String>> = c
+        .auth
+        .groups
+        .iter()
+        .map(|(name, users)| (name.clone(), users.iter().cloned().collect()))
+        .collect();
+    AccessRules::new(rules, groups)
+        .map(|r| Some(Arc::new(r)))
+        .map_err(|e| ConfigError::Invalid {
+            key: "auth.access".into(),
+            message: e.to_string(),
+        })
+}
+
 const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 impl Settings {
@@ -101,7 +199,7 @@ impl Settings {
         let level = c.log.level.trim().to_owned();
         if level.is_empty() || (!level.contains(['=', ',']) && !LEVELS.contains(&level.as_str())) {
             return Err(ConfigError::Invalid {
-                key: "log.level",
+                key: "log.level".into(),
                 message: format!("{level:?} is not one of error, warn, info, debug, trace"),
             });
         }
@@ -110,7 +208,7 @@ impl Settings {
             "json" => LogFormat::Json,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "log.formatter",
+                    key: "log.formatter".into(),
                     message: format!("{other:?} is not text or json"),
                 })
             }
@@ -124,7 +222,7 @@ impl Settings {
             Some(debug) if debug.prometheus.enabled => {
                 if !debug.prometheus.path.starts_with('/') {
                     return Err(ConfigError::Invalid {
-                        key: "http.debug.prometheus.path",
+                        key: "http.debug.prometheus.path".into(),
                         message: format!("{:?} must start with /", debug.prometheus.path),
                     });
                 }
@@ -137,11 +235,62 @@ impl Settings {
         };
         if c.storage.filesystem.rootdirectory.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
-                key: "storage.filesystem.rootdirectory",
+                key: "storage.filesystem.rootdirectory".into(),
                 message: "must not be empty".into(),
             });
         }
+        let positive = |key: &str, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: "must be more than zero".into(),
+                })
+            } else {
+                Ok(d)
+            }
+        };
+        let purging = &c.storage.maintenance.uploadpurging;
+        let upload_purging = if purging.enabled {
+            Some((
+                positive("storage.maintenance.uploadpurging.age", purging.age)?,
+                positive(
+                    "storage.maintenance.uploadpurging.interval",
+                    purging.interval,
+                )?,
+            ))
+        } else {
+            None
+        };
+        let limits = Limits {
+            header_timeout: positive("http.timeouts.header", c.http.timeouts.header)?,
+            body_timeout: positive("http.timeouts.body", c.http.timeouts.body)?,
+            idle_timeout: positive("http.timeouts.idle", c.http.timeouts.idle)?,
+            uploads: usize::try_from(c.http.limits.uploads)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "http.limits.uploads".into(),
+                    message: "must be at least 1".into(),
+                })?,
+            throttle_failures: u32::try_from(c.auth.throttle.failures)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "auth.throttle.failures".into(),
+                    message: "must be at least 1".into(),
+                })?,
+            throttle_window: positive("auth.throttle.window", c.auth.throttle.window)?,
+        };
+        if c.auth.access.is_some() && c.auth.htpasswd.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "auth.access".into(),
+                message: "access rules need users: set auth.htpasswd.path".into(),
+            });
+        }
         Ok(Settings {
+            access: access_rules(c)?,
+            upload_purging,
+            limits,
             addr: parse_addr("http.addr", &c.http.addr)?,
             storage: c.storage.filesystem.rootdirectory.clone(),
             delete_enabled: c.storage.delete.enabled,

@@ -62,7 +62,7 @@ pub async fn put(
     if content_length(headers).is_some_and(|len| len > MAX_MANIFEST_BYTES as u64) {
         return Err(manifest::too_large().into());
     }
-    let bytes = read_limited(body, MAX_MANIFEST_BYTES)
+    let bytes = read_limited(body, MAX_MANIFEST_BYTES, shared.body_timeout)
         .await
         .map_err(|e| {
             RegistryError::new(ErrorCode::ManifestInvalid)

@@ -8,9 +8,9 @@ use registry_core::upload::{range_header, UploadSession};
 use registry_core::{Algorithm, Digest, ErrorCode, RegistryError, RepoName, UploadId};
 
 use crate::access::may_pull;
-use crate::body::{stream_into, RequestBody};
+use crate::body::{stream_into, RequestBody, StreamError};
 use crate::handlers::{content_length, header};
-use crate::http_error::{ApiError, ApiResult};
+use crate::http_error::{is_storage_full, ApiError, ApiResult};
 use crate::registry::Shared;
 use crate::reply::Reply;
 use crate::sessions::{resync, SessionSlot};
@@ -189,10 +189,22 @@ async fn write_chunk(
             }
         })?;
     let mut writer = shared.store.upload_writer(name, id).await?;
-    let streamed = stream_into(body, writer.as_mut(), session).await;
+    let streamed = stream_into(body, writer.as_mut(), session, shared.body_timeout).await;
     // Commit what arrived even when the body broke off, so the stored bytes
     // and the session's hash stay equal and the client can resume.
     let committed = writer.commit().await;
+    let full = match (&streamed, &committed) {
+        (Err(StreamError::Storage(e)), _) | (_, Err(e)) => is_storage_full(e),
+        _ => false,
+    };
+    if full {
+        // A full disk: give the partial upload's space back at once; the
+        // client starts over once space is freed.
+        **slot = None;
+        if let Err(e) = shared.store.cancel_upload(name, id).await {
+            tracing::warn!(upload = %id, error = %e, "could not remove an upload after a full disk");
+        }
+    }
     let moved = streamed?;
     committed?;
     plan.check_received(moved)?;

@@ -7,7 +7,9 @@
 mod common;
 
 mod auth;
+mod authz;
 mod blobs;
+mod limits;
 mod listing;
 mod manifests;
 mod referrers;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use registry_auth::{AuthenticatedOnly, Htpasswd, HtpasswdAuthenticator};
-use registry_bin::{serve, Registry, ServeOptions};
+use registry_bin::{serve, Registry, RegistryBuilder, ServeOptions};
 use registry_storage::{FsBackend, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
@@ -17,6 +17,7 @@ pub const REALM: &str = "Test Realm";
 
 pub struct TestServer {
     pub base: String,
+    pub registry: Registry,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -37,6 +38,28 @@ impl TestServer {
     }
 
     async fn start(users: Option<Htpasswd>) -> TestServer {
+        Self::custom(users, |b| b, ServeOptions::default()).await
+    }
+
+    /// A registry with these htpasswd `users` (and the default authorizer,
+    /// unless `configure` sets another), built by `configure`.
+    pub async fn with_users(
+        users: &[(&str, &str)],
+        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+        options: ServeOptions,
+    ) -> TestServer {
+        let text: String = users
+            .iter()
+            .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap()))
+            .collect();
+        Self::custom(Some(Htpasswd::parse(&text).unwrap()), configure, options).await
+    }
+
+    async fn custom(
+        users: Option<Htpasswd>,
+        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+        options: ServeOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(Arc::new(FsBackend::new(dir.path())));
         let mut builder = Registry::builder(store);
@@ -45,12 +68,13 @@ impl TestServer {
                 .authenticator(Arc::new(HtpasswdAuthenticator::new(users, REALM)))
                 .authorizer(Arc::new(AuthenticatedOnly));
         }
-        let registry = builder.build();
+        let registry = configure(builder).build();
+        let handle = registry.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
-            serve(listener, registry, ServeOptions::default(), async {
+            serve(listener, registry, options, async {
                 let _ = rx.await;
             })
             .await
@@ -58,6 +82,7 @@ impl TestServer {
         });
         TestServer {
             base,
+            registry: handle,
             dir,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
@@ -67,6 +92,20 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A request with the given credentials (`None`: none at all).
+    pub fn req_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        creds: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match creds {
+            Some((user, pass)) => builder.basic_auth(user, Some(pass)),
+            None => builder,
+        }
     }
 
     /// A request with the test user's credentials.

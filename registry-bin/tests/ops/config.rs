@@ -35,7 +35,7 @@ fn config_errors_name_the_key_line_or_path() {
     let cases = [
         (
             text.replace("  addr:", "  adress:"),
-            vec!["unknown field `adress`", "line 12"],
+            vec!["unknown field `adress`", "line 14"],
         ),
         (
             text.replace("level: info", "level: [info]"),

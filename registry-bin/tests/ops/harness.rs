@@ -41,7 +41,7 @@ pub fn write_htpasswd(path: &Path, users: &[(&str, &str)]) {
 /// into the `http:` section.
 pub fn config(dir: &Path, extra_http: &str) -> PathBuf {
     let text = format!(
-        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nauth:\n  htpasswd:\n    realm: Ops\n    path: {}\nhttp:\n  addr: 127.0.0.1:0\n{extra_http}",
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nauth:\n  htpasswd:\n    realm: Ops\n    path: {}\n  throttle:\n    failures: 1000\nhttp:\n  addr: 127.0.0.1:0\n{extra_http}",
         dir.join("data").display(),
         dir.join("htpasswd").display()
     );

@@ -132,13 +132,13 @@ async fn metrics_after_known_traffic() {
         ),
         3.0
     );
-    assert_eq!(
-        metric(
-            &text,
-            "registry_http_requests_total{route=\"unauthenticated\",method=\"GET\",status=\"401\"}"
-        ),
-        2.0
-    );
+    // No credentials: anonymous, refused by authorization on the route;
+    // wrong credentials: refused before routing.
+    let refused = |route: &str| {
+        format!("registry_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"401\"}}")
+    };
+    assert_eq!(metric(&text, &refused("base")), 1.0);
+    assert_eq!(metric(&text, &refused("unauthenticated")), 1.0);
     assert_eq!(
         metric(
             &text,
@@ -172,7 +172,7 @@ async fn metrics_after_known_traffic() {
             &text,
             "registry_http_request_duration_seconds_count{route=\"base\"}"
         ),
-        3.0
+        4.0
     );
     assert_eq!(metric(&text, "registry_uploads_in_progress"), 1.0);
     assert_eq!(metric(&text, "registry_storage_errors_total"), 0.0);

@@ -302,6 +302,23 @@ fn traversal_and_bad_names() {
 }
 
 #[test]
+fn page_size_is_capped() {
+    let page = |q: &str| match parse(Method::Get, &format!("/v2/a/tags/list?{q}")) {
+        Ok(Route::TagsList { page, .. }) => page.n,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(page("n=5000"), Some(MAX_PAGE_SIZE));
+    assert_eq!(page("n=10"), Some(10));
+    assert_eq!(
+        code(parse(
+            Method::Get,
+            "/v2/a/tags/list?n=99999999999999999999999"
+        )),
+        ErrorCode::Unsupported
+    );
+}
+
+#[test]
 fn unknown_paths_and_methods() {
     assert_eq!(parse(Method::Get, "/"), Err(RouteError::NotFound));
     assert_eq!(parse(Method::Get, "/v1/"), Err(RouteError::NotFound));

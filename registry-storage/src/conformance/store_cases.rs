@@ -13,7 +13,49 @@ pub(super) async fn run(store: &Store) {
     uploads_and_blobs(store).await;
     tags(store).await;
     manifests(store).await;
+    purging_and_probes(store).await;
     super::listing_cases::run(store).await;
+}
+
+/// Abandoned uploads are purged by age, wherever they are (even in a
+/// repository with no content yet); readiness probes leave nothing behind.
+async fn purging_and_probes(store: &Store) {
+    let (old, fresh) = (upload("purge-old"), upload("purge-fresh"));
+    let (stalled, busy) = (repo("purge/stalled"), repo("purge/busy"));
+    store
+        .create_upload(&stalled, &old, 100)
+        .await
+        .expect("create old upload");
+    store
+        .create_upload(&busy, &fresh, 1000)
+        .await
+        .expect("create fresh upload");
+    let mut w = store.upload_writer(&stalled, &old).await.expect("writer");
+    w.write(Bytes::from_static(b"partial"))
+        .await
+        .expect("write");
+    w.commit().await.expect("commit writer");
+    let purged = store.purge_uploads(500).await.expect("purge");
+    assert_eq!(
+        purged,
+        vec![(stalled.clone(), old.clone())],
+        "only the old upload goes"
+    );
+    assert_eq!(store.upload_size(&stalled, &old).await, Ok(None));
+    assert_eq!(store.upload_size(&busy, &fresh).await, Ok(Some(0)));
+    assert!(store.cancel_upload(&busy, &fresh).await.expect("cancel"));
+    assert_eq!(store.purge_uploads(u64::MAX).await, Ok(vec![]));
+    store
+        .check_writable(&upload("probe-1"))
+        .await
+        .expect("probe");
+    assert_eq!(
+        store
+            .backend()
+            .stat(&layout::probe(&upload("probe-1")))
+            .await,
+        Ok(None)
+    );
 }
 
 /// Pushes `bytes` through an upload in `name` and commits it; returns the blob size.

@@ -26,7 +26,16 @@ pub(super) fn parent(path: &Path) -> io::Result<&Path> {
 pub(super) fn in_dir<T>(dir: &Path, mut create: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     let mut attempt = 0;
     loop {
-        match fs::create_dir_all(dir).and_then(|()| create()) {
+        // `create_dir_all` reports AlreadyExists when a concurrent prune
+        // removes the directory between its `mkdir` and its `is_dir` check.
+        let made = match fs::create_dir_all(dir) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < RETRIES => {
+                attempt += 1;
+                continue;
+            }
+            other => other,
+        };
+        match made.and_then(|()| create()) {
             Err(e) if e.kind() == ErrorKind::NotFound && attempt < RETRIES => attempt += 1,
             other => return other,
         }

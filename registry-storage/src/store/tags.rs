@@ -65,12 +65,27 @@ impl Store {
     /// Every repository with content, sorted by bytes. Names have any number of
     /// components (`a`, `a/b`, `a/b/c` can all exist at once).
     pub async fn list_repositories(&self) -> Result<Vec<String>, StorageError> {
+        self.repositories_where(has_content).await
+    }
+
+    /// Every repository name whose prefix holds an in-progress upload, sorted;
+    /// such a repository may have no content yet (a first push that stalled).
+    pub async fn repositories_with_uploads(&self) -> Result<Vec<String>, StorageError> {
+        self.repositories_where(|children| children.iter().any(|c| c == layout::UPLOADS))
+            .await
+    }
+
+    /// Walks `v1/repositories` and returns the names whose children satisfy `keep`.
+    async fn repositories_where(
+        &self,
+        keep: impl Fn(&[String]) -> bool,
+    ) -> Result<Vec<String>, StorageError> {
         let mut found = Vec::new();
         // Explicit stack instead of async recursion: (key prefix, repository name so far).
         let mut stack = vec![(layout::REPOSITORIES.to_owned(), String::new())];
         while let Some((prefix, name)) = stack.pop() {
             let children = self.backend.list(&prefix).await?;
-            if !name.is_empty() && has_content(&children) && name.parse::<RepoName>().is_ok() {
+            if !name.is_empty() && keep(&children) && name.parse::<RepoName>().is_ok() {
                 found.push(name.clone());
             }
             // Name components start with [a-z0-9]; `_layers`, `_uploads`... are not names.

@@ -72,6 +72,28 @@ impl Store {
         }
     }
 
+    /// Removes every upload that started before `cutoff_unix` (or whose start
+    /// time is unreadable), with its data. Returns what was removed.
+    pub async fn purge_uploads(
+        &self,
+        cutoff_unix: u64,
+    ) -> Result<Vec<(RepoName, UploadId)>, StorageError> {
+        let mut purged = Vec::new();
+        for name in self.repositories_with_uploads().await? {
+            let Ok(repo) = name.parse::<RepoName>() else {
+                continue;
+            };
+            for id in self.list_uploads(&repo).await? {
+                let started = self.upload_started_at(&repo, &id).await.ok().flatten();
+                if started.is_none_or(|t| t < cutoff_unix) && self.cancel_upload(&repo, &id).await?
+                {
+                    purged.push((repo.clone(), id));
+                }
+            }
+        }
+        Ok(purged)
+    }
+
     /// Ids of the repository's uploads in progress, sorted; entries that are not valid ids
     /// are skipped (nothing the store writes).
     pub async fn list_uploads(&self, repo: &RepoName) -> Result<Vec<UploadId>, StorageError> {

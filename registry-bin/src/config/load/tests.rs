@@ -135,3 +135,76 @@ fn empty_file_is_all_defaults() {
     let f = write("");
     assert_eq!(load(Some(f.path()), env(&[])).unwrap().0, Config::default());
 }
+
+#[test]
+fn access_rules_limits_and_durations() {
+    let f = write(
+        "auth:\n  htpasswd:\n    path: /h\n  groups:\n    cluster: [node]\n  access:\n    - repository: \"*\"\n      users: [ci]\n      actions: [pull, push]\n    - repository: \"public/*\"\n      anonymous: true\n      actions: [pull]\n  throttle:\n    failures: 5\n    window: 2m\nstorage:\n  maintenance:\n    uploadpurging:\n      age: 24h\n      interval: 30m\nhttp:\n  timeouts:\n    header: 10s\n    body: 500ms\n    idle: 90\n  limits:\n    uploads: 8\n",
+    );
+    let (c, _) = load(
+        Some(f.path()),
+        env(&[("REGISTRY_HTTP_LIMITS_UPLOADS", "16")]),
+    )
+    .unwrap();
+    let s = crate::config::Settings::from_config(&c).unwrap();
+    assert!(s.access.as_ref().unwrap().allows_anonymous());
+    assert_eq!(s.limits.throttle_failures, 5);
+    assert_eq!(
+        s.limits.throttle_window,
+        std::time::Duration::from_secs(120)
+    );
+    assert_eq!(
+        s.upload_purging,
+        Some((
+            std::time::Duration::from_secs(86400),
+            std::time::Duration::from_secs(1800)
+        ))
+    );
+    assert_eq!(s.limits.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(s.limits.body_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(s.limits.idle_timeout, std::time::Duration::from_secs(90));
+    assert_eq!(s.limits.uploads, 16);
+}
+
+#[test]
+fn bad_rules_name_the_rule_and_field() {
+    let base = "auth:\n  htpasswd:\n    path: /h\n  access:\n";
+    let cases = [
+        (
+            "    - repository: \"Team/*\"\n      users: [a]\n      actions: [pull]\n",
+            "auth.access[0].repository",
+        ),
+        (
+            "    - repository: \"*\"\n      users: [a]\n      actions: [fly]\n",
+            "auth.access[0].actions",
+        ),
+        (
+            "    - repository: \"*\"\n      groups: [ghosts]\n      actions: [pull]\n",
+            "ghosts",
+        ),
+        (
+            "    - repository: \"*\"\n      actions: [pull]\n",
+            "grants nothing",
+        ),
+        (
+            "    - repository: \"*\"\n      users: [a]\n      actions: [pull]\n      extra: 1\n",
+            "unknown field `extra`",
+        ),
+    ];
+    for (rules, needle) in cases {
+        let f = write(&format!("{base}{rules}"));
+        let err = match load(Some(f.path()), env(&[])) {
+            Err(e) => e.to_string(),
+            Ok((c, _)) => crate::config::Settings::from_config(&c)
+                .unwrap_err()
+                .to_string(),
+        };
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let f = write("storage:\n  maintenance:\n    uploadpurging:\n      age: soon\n");
+    let err = load(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("storage.maintenance.uploadpurging.age") && err.contains("line 4"),
+        "{err}"
+    );
+}
