@@ -19,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Print an htpasswd line (bcrypt) for a user.
+    Htpasswd(crate::commands::htpasswd::HtpasswdArgs),
+    /// Print a Kubernetes image pull Secret for this registry.
+    PullSecret(crate::commands::pull_secret::PullSecretArgs),
 }
 
 /// `registry serve` flags.
@@ -79,6 +83,7 @@ mod tests {
         let cli = Cli::try_parse_from(["registry", "serve"].iter().chain(args)).unwrap();
         match cli.command {
             Command::Serve(a) => a,
+            other => panic!("expected serve, got {other:?}"),
         }
     }
 

@@ -28,6 +28,7 @@
 //! - [`http_error`]: the only place errors become responses.
 //! - [`reply`]: response construction.
 //! - [`cli`]: the command line of the `registry` binary.
+//! - [`commands`]: set-up helpers: `registry htpasswd`, `registry pull-secret`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,6 +36,7 @@
 pub mod access;
 pub mod body;
 pub mod cli;
+pub mod commands;
 pub mod handlers;
 pub mod http_error;
 pub mod registry;

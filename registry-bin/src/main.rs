@@ -9,6 +9,7 @@ use registry_auth::{
     HtpasswdAuthenticator,
 };
 use registry_bin::cli::{Cli, Command, ServeArgs};
+use registry_bin::commands;
 use registry_bin::{serve, Registry, ServeOptions};
 use registry_storage::{FsBackend, Store};
 use tracing_subscriber::EnvFilter;
@@ -17,6 +18,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args),
+        Command::Htpasswd(args) => commands::stdio(|i, o| commands::htpasswd::run(args, i, o)),
+        Command::PullSecret(args) => commands::stdio(|i, o| commands::pull_secret::run(args, i, o)),
     }
 }
 
