@@ -26,6 +26,10 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print an htpasswd line (bcrypt) for a user.
+    Htpasswd(crate::commands::htpasswd::HtpasswdArgs),
+    /// Print a Kubernetes image pull Secret for this registry.
+    PullSecret(crate::commands::pull_secret::PullSecretArgs),
 }
 
 /// `registry config ...`
@@ -126,7 +130,7 @@ mod tests {
         let cli = Cli::try_parse_from(["registry", "serve"].iter().chain(args)).unwrap();
         match cli.command {
             Command::Serve(a) => a,
-            Command::Config(_) => unreachable!(),
+            other => panic!("expected serve, got {other:?}"),
         }
     }
 

@@ -38,6 +38,7 @@
 //! - [`http_error`]: the only place errors become responses.
 //! - [`reply`]: response construction.
 //! - [`cli`]: the command line of the `registry` binary.
+//! - [`commands`]: set-up helpers: `registry htpasswd`, `registry pull-secret`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,6 +48,7 @@ pub mod app;
 pub mod auth_file;
 pub mod body;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod handlers;

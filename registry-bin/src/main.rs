@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use registry_bin::app;
 use registry_bin::cli::{Cli, Command, ConfigCommand, ServeArgs};
 use registry_bin::config::{load, LogFormat, Settings};
+use registry_bin::{app, commands};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -14,6 +14,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Htpasswd(args) => {
+            return commands::stdio(|i, o| commands::htpasswd::run(args, i, o))
+        }
+        Command::PullSecret(args) => {
+            return commands::stdio(|i, o| commands::pull_secret::run(args, i, o))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
