@@ -2,12 +2,17 @@
 //! it, so the hash covers exactly the bytes stored. Memory is bounded by the
 //! frame size (hyper delivers what the socket read), never by the blob size.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::Body as _;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use registry_core::upload::UploadSession;
 use registry_core::RegistryError;
 use registry_storage::BackendWriter;
 
+use crate::handlers::{content_length, header};
 use crate::http_error::ApiError;
 
 /// Error type of request bodies once boxed.
@@ -77,4 +82,43 @@ pub async fn read_limited(body: &mut RequestBody, limit: usize) -> Result<Option
         }
     }
     Ok(Some(buf.freeze()))
+}
+
+/// Most body bytes [`discard_unread`] reads and drops for one request.
+pub const DISCARD_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Longest [`discard_unread`] waits for them.
+pub const DISCARD_TIME: Duration = Duration::from_secs(30);
+
+/// Reads and drops what is left of a body the handler did not read: a
+/// request refused before its body (401 before authentication, 403, 404,
+/// 416, ...).
+///
+/// Why: many clients send the whole body before reading the reply
+/// (python-requests, so oras-py, which sends every chunk without
+/// credentials first). Answering and closing with body bytes unread makes
+/// the kernel reset the connection, and the client never sees the reply:
+/// the 401 challenge is lost and the push fails. Bounded in bytes and
+/// time; skipped when the client waits for `100-continue` (it sends no body
+/// until told to) or announced more than [`DISCARD_LIMIT`] (nothing helps
+/// then: the connection closes).
+pub async fn discard_unread(body: &mut RequestBody, headers: &HeaderMap) {
+    if body.is_end_stream()
+        || header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        || content_length(headers).is_some_and(|n| n > DISCARD_LIMIT)
+    {
+        return;
+    }
+    let discard = async {
+        let mut dropped = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                dropped += data.len() as u64;
+                if dropped > DISCARD_LIMIT {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, discard).await;
 }

@@ -108,6 +108,7 @@ impl Registry {
         let (parts, body) = request.into_parts();
         let mut body: RequestBody = body.map_err(Into::into).boxed_unsync();
         let outcome = dispatch(&self.shared, &parts, &mut body).await;
+        crate::body::discard_unread(&mut body, &parts.headers).await;
         let reply = outcome.result.unwrap_or_else(ApiError::into_reply);
         let status = reply.status();
         tracing::info!(

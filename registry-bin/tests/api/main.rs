@@ -8,6 +8,7 @@ mod common;
 
 mod auth;
 mod blobs;
+mod client_behaviours;
 mod listing;
 mod manifests;
 mod referrers;
