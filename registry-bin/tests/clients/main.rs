@@ -21,5 +21,6 @@ mod harness;
 
 mod buildah;
 mod containerd;
+mod oras;
 mod podman;
 mod skopeo;
