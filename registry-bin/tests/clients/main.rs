@@ -20,7 +20,9 @@
 mod harness;
 
 mod buildah;
+mod concurrent;
 mod containerd;
+mod oci_client;
 mod oras;
 mod podman;
 mod skopeo;

@@ -29,16 +29,21 @@ impl Raw {
     }
 }
 
-/// `GET <path>` with credentials and the OCI and Docker manifest types accepted.
+/// `GET <path>` with credentials and the OCI and Docker manifest types
+/// accepted. Blocking, on a thread of its own, so async tests may call it.
 pub fn get(endpoint: &Endpoint, path: &str) -> Raw {
     let url = format!("{}{path}", endpoint.base_url());
+    std::thread::scope(|scope| scope.spawn(|| fetch(&url)).join().unwrap())
+}
+
+fn fetch(url: &str) -> Raw {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let res = reqwest::Client::new()
-            .get(&url)
+            .get(url)
             .basic_auth(USER, Some(PASS))
             .header(
                 "accept",
