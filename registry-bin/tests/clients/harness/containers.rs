@@ -4,9 +4,13 @@
 //! test never reads or writes `/var/lib/containers`, `/etc/containers` or
 //! `/run/libpod`, and tests can run side by side.
 //!
-//! skopeo keeps root's blob-info cache in `/var/lib/containers/cache`
-//! whatever it is told (it has no flag for it); podman and buildah keep
-//! theirs under the private storage root.
+//! One thing stays shared: containers/image keeps root's blob-info cache
+//! (which blob digests were seen in which repository of which registry,
+//! the knowledge behind cross-repository mounts) in
+//! `/var/lib/containers/cache`, and skopeo 1.9, podman 4.3 and buildah
+//! 1.28 have no setting to move it. Entries are keyed by registry host and
+//! port, and a mount it suggests that fails falls back to an upload, so
+//! tests cannot pass or fail through it.
 
 use std::path::PathBuf;
 use std::process::Command;
