@@ -142,10 +142,19 @@ impl Registry {
         }
     }
 
-    /// Every request logged so far.
+    /// Every request logged so far. The registry writes a request's line
+    /// before its reply; this waits until the reader thread has caught up
+    /// (no new line for 50 ms), so counts right after a client exits are whole.
     pub fn requests(&self) -> Vec<Logged> {
-        // The log is written after the response: give the last line a moment.
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut seen = usize::MAX;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = self.log.lock().unwrap().len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         self.log.lock().unwrap().clone()
     }
 
