@@ -1,8 +1,9 @@
 //! podman (rootful, vfs storage, no daemon): login, push by tag (podman
 //! compresses the layers itself), pull by tag and by digest into a fresh
 //! storage, a two-platform manifest list, push to a second repository
-//! (cross-repository mounts from podman's blob-info cache) and
-//! `podman search --list-tags`. podman cannot delete remote images.
+//! (cross-repository mounts from podman's blob-info cache),
+//! `podman search --list-tags` and a Docker schema 2 push (`--format
+//! v2s2`). podman cannot delete remote images.
 //!
 //! Pulled bytes are compared with the source through `podman save
 //! --uncompressed`, which re-creates the exact layer tars and config.
@@ -249,4 +250,60 @@ fn push_to_a_second_repository_mounts_and_search_lists_tags() {
         .filter_map(|l| l.split_whitespace().nth(1))
         .collect();
     assert_eq!(listed, ["1.0", "v10", "v2"], "podman search --list-tags");
+}
+
+#[test]
+fn push_and_pull_as_docker_schema_2() {
+    let registry = Registry::start();
+    let ep = &registry.endpoint;
+    let work = workdir();
+    let c = Containers::new(ep);
+    login(&c, &registry);
+    let image = Image::small(55);
+    let src = Layout::of_image(&work.path().join("src"), "v1", &image);
+    let id = pull(&c, "podman pull oci: layout", &src.oci_ref("v1"), &[]);
+    let dest = ep.docker_ref("pd/docker", "v1");
+    let digest_file = work.path().join("digest");
+    run(
+        "podman push --format v2s2",
+        c.podman()
+            .args(["push", "--format", "v2s2"])
+            .args(c.tls(""))
+            .arg("--digestfile")
+            .arg(&digest_file)
+            .args([&id, &dest]),
+    );
+    let digest = std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let served = raw::manifest(ep, "pd/docker", &digest, "after podman push --format v2s2");
+    assert_eq!(
+        served.header("content-type"),
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    raw::assert_consistent(ep, "pd/docker", "v1", "after podman push --format v2s2");
+
+    let puller = Containers::new(ep);
+    login(&puller, &registry);
+    let r = ep.image_ref("pd/docker", &digest);
+    let pulled = pull(
+        &puller,
+        "podman pull docker schema 2 by digest",
+        &format!("docker://{r}"),
+        &[],
+    );
+    let layers = run(
+        "podman image inspect",
+        puller.podman().args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            &pulled,
+        ]),
+    );
+    let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
+    let expected: Vec<String> = image.layers.iter().map(|l| l.digest.clone()).collect();
+    assert_eq!(layers, expected, "diff IDs of the docker schema 2 image");
 }
