@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::harness::containers::Containers;
 use crate::harness::server::{workdir, write_file};
 use crate::harness::tar::noise;
-use crate::harness::{raw, run, run_fails, Registry, PASS, USER};
+use crate::harness::{raw, run, run_fails, Registry, PASS};
 
 /// What a built image holds: its ID and the files in it.
 struct Built {
@@ -71,15 +71,8 @@ fn image_id(c: &Containers, image: &str) -> String {
     out.trim().to_owned()
 }
 
-fn login(c: &Containers, registry: &Registry) {
-    run(
-        "buildah login",
-        c.buildah()
-            .arg("login")
-            .args(c.tls(""))
-            .args(["-u", USER, "-p", PASS])
-            .arg(&registry.endpoint.host),
-    );
+fn login(c: &Containers) {
+    run("buildah login", &mut c.login(c.buildah(), PASS));
 }
 
 /// `buildah push`; returns the pushed manifest digest.
@@ -120,14 +113,10 @@ fn from_scratch_push_by_tag_pull_by_tag_and_digest() {
     let c = Containers::new(ep);
     let stderr = run_fails(
         "buildah login with a wrong password",
-        c.buildah()
-            .arg("login")
-            .args(c.tls(""))
-            .args(["-u", USER, "-p", "nope"])
-            .arg(&ep.host),
+        &mut c.login(c.buildah(), "nope"),
     );
     assert!(stderr.contains("invalid username/password"), "{stderr}");
-    login(&c, &registry);
+    login(&c);
     let built = build(&c, work.path(), "app", 60, "amd64");
     let digest = push(
         &c,
@@ -148,7 +137,7 @@ fn from_scratch_push_by_tag_pull_by_tag_and_digest() {
     );
 
     let puller = Containers::new(ep);
-    login(&puller, &registry);
+    login(&puller);
     for (name, reference) in [("tag", "v1"), ("digest", digest.as_str())] {
         let step = format!("buildah pull by {name}");
         let r = ep.image_ref("bd/app", reference);
@@ -171,7 +160,7 @@ fn manifest_list_with_two_platforms() {
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let amd = build(&c, work.path(), "multi", 70, "amd64");
     let arm = build(&c, work.path(), "multi", 71, "arm64");
     run(
@@ -215,7 +204,7 @@ fn manifest_list_with_two_platforms() {
     }
 
     let puller = Containers::new(ep);
-    login(&puller, &registry);
+    login(&puller);
     for (name, reference) in [("tag", "v1"), ("digest", list_digest.as_str())] {
         for (arch, built) in [("amd64", &amd), ("arm64", &arm)] {
             let step = format!("buildah pull list by {name} for linux/{arch}");
@@ -240,7 +229,7 @@ fn push_to_a_second_repository_mounts() {
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     build(&c, work.path(), "copy", 80, "amd64");
     push(
         &c,

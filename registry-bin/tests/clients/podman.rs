@@ -12,17 +12,10 @@ use std::path::Path;
 
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
-use crate::harness::{raw, run, run_fails, Image, Index, Layout, Registry, PASS, USER};
+use crate::harness::{raw, run, run_fails, Image, Index, Layout, Registry, PASS};
 
-fn login(c: &Containers, registry: &Registry) {
-    run(
-        "podman login",
-        c.podman()
-            .arg("login")
-            .args(c.tls(""))
-            .args(["-u", USER, "-p", PASS])
-            .arg(&registry.endpoint.host),
-    );
+fn login(c: &Containers) {
+    run("podman login", &mut c.login(c.podman(), PASS));
 }
 
 /// `podman pull <src>`; returns the image ID.
@@ -38,13 +31,14 @@ fn pull(c: &Containers, step: &str, src: &str, extra: &[&str]) -> String {
     out.trim().lines().last().unwrap_or_default().to_owned()
 }
 
-/// `podman push <image> docker://...`; returns the pushed manifest digest.
-fn push(c: &Containers, step: &str, image: &str, dest: &str, dir: &Path) -> String {
+/// `podman push [extra] <image> docker://...`; returns the pushed manifest digest.
+fn push(c: &Containers, step: &str, image: &str, dest: &str, dir: &Path, extra: &[&str]) -> String {
     let digest_file = dir.join(format!("digest-{}", dest.replace(['/', ':'], "_")));
     run(
         step,
         c.podman()
             .arg("push")
+            .args(extra)
             .args(c.tls(""))
             .arg("--digestfile")
             .arg(&digest_file)
@@ -77,15 +71,10 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
     let pusher = Containers::new(ep);
     let stderr = run_fails(
         "podman login with a wrong password",
-        pusher
-            .podman()
-            .arg("login")
-            .args(pusher.tls(""))
-            .args(["-u", USER, "-p", "nope"])
-            .arg(&ep.host),
+        &mut pusher.login(pusher.podman(), "nope"),
     );
     assert!(stderr.contains("invalid username/password"), "{stderr}");
-    login(&pusher, &registry);
+    login(&pusher);
 
     let image = Image::small(30);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);
@@ -96,6 +85,7 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
         &id,
         &ep.docker_ref("pd/app", "v1"),
         work.path(),
+        &[],
     );
     let manifest = raw::assert_consistent(ep, "pd/app", "v1", "after podman push");
     assert_eq!(
@@ -107,7 +97,7 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
     raw::assert_blobs(ep, "pd/app", &[&image.config], "after podman push");
 
     let puller = Containers::new(ep);
-    login(&puller, &registry);
+    login(&puller);
     for (name, reference) in [("tag", "v1"), ("digest", digest.as_str())] {
         let r = ep.image_ref("pd/app", reference);
         let step = format!("podman pull by {name}");
@@ -127,7 +117,7 @@ fn manifest_list_with_two_platforms() {
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let index = Index::two_platforms(40);
     let tagged: Vec<(&str, &crate::harness::Blob)> = index
         .images
@@ -187,7 +177,7 @@ fn manifest_list_with_two_platforms() {
     }
 
     let puller = Containers::new(ep);
-    login(&puller, &registry);
+    login(&puller);
     for (name, reference) in [("tag", "v1"), ("digest", list_digest.as_str())] {
         for image in &index.images {
             let step = format!("podman pull list by {name} for linux/{}", image.arch);
@@ -215,7 +205,7 @@ fn push_to_a_second_repository_mounts_and_search_lists_tags() {
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let image = Image::small(50);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);
     let id = pull(&c, "podman pull oci: layout", &src.oci_ref("v1"), &[]);
@@ -225,12 +215,20 @@ fn push_to_a_second_repository_mounts_and_search_lists_tags() {
         &id,
         &ep.docker_ref("pd/src", "v1"),
         work.path(),
+        &[],
     );
 
     let before = registry.requests().len();
     for tag in ["v2", "v10", "1.0"] {
         let step = format!("podman push to pd/dst:{tag}");
-        push(&c, &step, &id, &ep.docker_ref("pd/dst", tag), work.path());
+        push(
+            &c,
+            &step,
+            &id,
+            &ep.docker_ref("pd/dst", tag),
+            work.path(),
+            &[],
+        );
     }
     registry.assert_layers_mounted(before, "pd/dst", image.layers.len(), "podman push");
     raw::assert_consistent(ep, "pd/dst", "v10", "after podman push to pd/dst");
@@ -258,25 +256,20 @@ fn push_and_pull_as_docker_schema_2() {
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let image = Image::small(55);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);
     let id = pull(&c, "podman pull oci: layout", &src.oci_ref("v1"), &[]);
     let dest = ep.docker_ref("pd/docker", "v1");
-    let digest_file = work.path().join("digest");
-    run(
+    let format = ["--format", "v2s2"];
+    let digest = push(
+        &c,
         "podman push --format v2s2",
-        c.podman()
-            .args(["push", "--format", "v2s2"])
-            .args(c.tls(""))
-            .arg("--digestfile")
-            .arg(&digest_file)
-            .args([&id, &dest]),
+        &id,
+        &dest,
+        work.path(),
+        &format,
     );
-    let digest = std::fs::read_to_string(&digest_file)
-        .unwrap()
-        .trim()
-        .to_owned();
     let served = raw::manifest(ep, "pd/docker", &digest, "after podman push --format v2s2");
     assert_eq!(
         served.header("content-type"),
@@ -285,7 +278,7 @@ fn push_and_pull_as_docker_schema_2() {
     raw::assert_consistent(ep, "pd/docker", "v1", "after podman push --format v2s2");
 
     let puller = Containers::new(ep);
-    login(&puller, &registry);
+    login(&puller);
     let r = ep.image_ref("pd/docker", &digest);
     let pulled = pull(
         &puller,

@@ -23,15 +23,8 @@ fn copy(c: &Containers, step: &str, extra: &[&str], from: &str, to: &str) {
     run(step, cmd.args([from, to]));
 }
 
-fn login(c: &Containers, registry: &Registry) {
-    run(
-        "skopeo login",
-        c.skopeo()
-            .arg("login")
-            .args(c.tls(""))
-            .args(["-u", USER, "-p", PASS])
-            .arg(&registry.endpoint.host),
-    );
+fn login(c: &Containers) {
+    run("skopeo login", &mut c.login(c.skopeo(), PASS));
 }
 
 #[test]
@@ -41,14 +34,10 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
     let c = Containers::new(ep);
     let stderr = run_fails(
         "skopeo login with a wrong password",
-        c.skopeo()
-            .arg("login")
-            .args(c.tls(""))
-            .args(["-u", USER, "-p", "wrong"])
-            .arg(&ep.host),
+        &mut c.login(c.skopeo(), "wrong"),
     );
     assert!(stderr.contains("invalid username/password"), "{stderr}");
-    login(&c, &registry);
+    login(&c);
 
     let work = workdir();
     let image = Image::small(1);
@@ -99,7 +88,7 @@ fn push_and_pull_a_two_platform_index() {
     let registry = Registry::start();
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let work = workdir();
     let index = Index::two_platforms(20);
     let src = Layout::of_index(&work.path().join("src"), "multi", &index);
@@ -134,7 +123,7 @@ fn copy_between_repositories_mounts_and_lists_tags() {
     let registry = Registry::start();
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let work = workdir();
     let image = Image::small(3);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);
@@ -183,7 +172,7 @@ fn delete_by_digest_and_wrong_credentials() {
     let registry = Registry::start();
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
-    login(&c, &registry);
+    login(&c);
     let work = workdir();
     let image = Image::small(4);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);

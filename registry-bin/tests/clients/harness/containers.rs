@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{need, Endpoint, Scheme};
+use super::{need, Endpoint, Scheme, USER};
 
 /// One client's private configuration and storage.
 #[derive(Debug)]
@@ -109,6 +109,15 @@ impl Containers {
             .arg(self.path("runroot"))
             .args(["--storage-driver", "vfs"]);
         cmd
+    }
+
+    /// `<tool> login` as [`USER`] with `password`; writes the auth file.
+    pub fn login(&self, mut tool: Command, password: &str) -> Command {
+        tool.arg("login")
+            .args(self.tls(""))
+            .args(["-u", USER, "-p", password])
+            .arg(&self.endpoint.host);
+        tool
     }
 
     /// The TLS flag for a command option family: `""` (`--tls-verify`),
