@@ -9,12 +9,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use registry_core::upload::UploadSession;
 use registry_core::RegistryError;
 use registry_storage::BackendWriter;
 
+use crate::handlers::{content_length, header};
 use crate::http_error::ApiError;
 
 /// Error type of request bodies once boxed.
@@ -149,4 +151,44 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Most body bytes [`discard_unread`] reads and drops for one request.
+pub const DISCARD_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Longest [`discard_unread`] waits for them.
+pub const DISCARD_TIME: Duration = Duration::from_secs(30);
+
+/// Reads and drops what is left of a body the handler did not read: a
+/// request refused before its body (401 before authentication, 403, 404,
+/// 416, ...).
+///
+/// Why: many clients send the whole body before reading the reply
+/// (python-requests, so oras-py, which sends every chunk without
+/// credentials first). Answering and closing with body bytes unread makes
+/// the kernel reset the connection, and the client never sees the reply:
+/// the 401 challenge is lost and the push fails. Bounded in bytes and
+/// time (and by `idle` between two pieces); skipped when the client waits for `100-continue` (it sends no body
+/// until told to) or announced more than [`DISCARD_LIMIT`] (nothing helps
+/// then: the connection closes).
+pub async fn discard_unread(body: &mut RequestBody, headers: &HeaderMap, idle: Duration) {
+    if body.is_end_stream()
+        || header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        || content_length(headers).is_some_and(|n| n > DISCARD_LIMIT)
+    {
+        return;
+    }
+    let discard = async {
+        let mut dropped = 0u64;
+        // A body that pauses longer than `idle` is given up at once.
+        while let Some(Ok(frame)) = next_frame(body, idle).await {
+            if let Some(data) = frame.data_ref() {
+                dropped += data.len() as u64;
+                if dropped > DISCARD_LIMIT {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, discard).await;
 }

@@ -223,6 +223,7 @@ impl Registry {
         let (body, received) = Counted::new(body);
         let mut body: RequestBody = body.map_err(Into::into).boxed_unsync();
         let outcome = dispatch(self, &parts, &mut body).await;
+        crate::body::discard_unread(&mut body, &parts.headers, self.shared.body_timeout).await;
         if let Err(ApiError::Internal(_)) = &outcome.result {
             self.shared.metrics.storage_error();
         }

@@ -9,6 +9,7 @@ mod common;
 mod auth;
 mod authz;
 mod blobs;
+mod client_behaviours;
 mod limits;
 mod listing;
 mod manifests;

@@ -1,0 +1,152 @@
+//! A containerd daemon private to one test, configured as a Kubernetes
+//! node would be: its own config, root, state and socket, and a
+//! `hosts.toml` for the registry (what the CRI's `config_path` points at).
+//! HTTPS: the `hosts.toml` names an `https://` server and the test CA.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::server::{workdir, write_file};
+use super::{need, run, Endpoint, Layout, Scheme, PASS, USER};
+
+/// A containerd daemon private to one test; killed on drop.
+pub struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Containerd {
+    pub fn start(endpoint: &Endpoint) -> Containerd {
+        need("containerd", "apt-get install containerd");
+        need("ctr", "apt-get install containerd");
+        let dir = workdir();
+        let d = dir.path().display();
+        // Only the content store, metadata, snapshotters and the gRPC
+        // services `ctr` needs; no CRI, no tracing.
+        write_file(
+            dir.path(),
+            "config.toml",
+            format!(
+                r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+"#
+            )
+            .as_bytes(),
+        );
+        let (server, ca) = match endpoint.scheme {
+            Scheme::Http => (format!("http://{}", endpoint.host), String::new()),
+            Scheme::Https => (
+                format!("https://{}", endpoint.host),
+                format!("  ca = {:?}\n", endpoint.ca.as_ref().unwrap()),
+            ),
+        };
+        write_file(
+            dir.path(),
+            &format!("hosts/{}/hosts.toml", endpoint.host),
+            format!(
+                "server = \"{server}\"\n[host.\"{server}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{ca}"
+            )
+            .as_bytes(),
+        );
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("containerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut containerd = Containerd { child, dir };
+        let started = Instant::now();
+        while Command::new("ctr")
+            .arg("--address")
+            .arg(containerd.socket())
+            .arg("version")
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            if let Ok(Some(status)) = containerd.child.try_wait() {
+                panic!("containerd exited ({status}): {}", containerd.log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "containerd did not start: {}",
+                containerd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        containerd
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr` on this daemon; unpacks with the `native` snapshotter, which
+    /// needs no mounts.
+    pub fn ctr(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.socket())
+            .env("CONTAINERD_SNAPSHOTTER", "native");
+        cmd
+    }
+
+    /// `ctr images <verb>` with credentials and the hosts folder.
+    pub fn remote(&self, verb: &str) -> Command {
+        let mut cmd = self.ctr();
+        cmd.args(["images", verb, "--user", &format!("{USER}:{PASS}")])
+            .arg("--hosts-dir")
+            .arg(self.dir.path().join("hosts"));
+        cmd
+    }
+
+    /// `ctr images check` must list `reference` as complete.
+    pub fn assert_complete(&self, reference: &str, step: &str) {
+        let out = run(step, self.ctr().args(["images", "check"]));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(reference))
+            .unwrap_or_else(|| panic!("{step}: {reference} not in\n{out}"));
+        assert!(line.contains("complete"), "{step}: not complete: {line}");
+    }
+
+    /// Exports `reference` as an OCI archive and unpacks it as a layout.
+    pub fn export(&self, reference: &str, all_platforms: bool, dir: &Path, step: &str) -> Layout {
+        let archive = dir.join("export.tar");
+        let mut cmd = self.ctr();
+        cmd.args(["images", "export"]);
+        if all_platforms {
+            cmd.arg("--all-platforms");
+        }
+        run(step, cmd.arg(&archive).arg(reference));
+        let out = dir.join("exported");
+        std::fs::create_dir_all(&out).unwrap();
+        run(
+            step,
+            Command::new("tar")
+                .arg("-xf")
+                .arg(&archive)
+                .arg("-C")
+                .arg(&out),
+        );
+        Layout { dir: out }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

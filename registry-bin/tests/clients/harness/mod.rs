@@ -1,0 +1,68 @@
+//! The shared harness: tools, the registry process, test images, the
+//! registry as seen over plain HTTP (to check what a client stored), and
+//! the per-test state folders the container tools need.
+
+pub mod containerd;
+pub mod containers;
+pub mod image;
+pub mod raw;
+pub mod server;
+pub mod tar;
+
+use std::process::{Command, Output, Stdio};
+
+pub use image::{Blob, Image, Index, Layout};
+pub use server::{Endpoint, Registry, Scheme};
+
+pub const USER: &str = "ci";
+/// A password with a colon and a space: clients must not split or trim it.
+pub const PASS: &str = "pa55:word with space";
+
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// Fails the test, never skips it, when `tool` is not on `PATH`.
+pub fn need(tool: &str, install: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{tool} is not installed: run `bash scripts/test` as root, which installs it \
+         (Debian: {install})"
+    );
+}
+
+/// Runs a step that must succeed; panics naming the step, with the output.
+pub fn run(step: &str, cmd: &mut Command) -> String {
+    let out = output(step, cmd);
+    assert!(
+        out.status.success(),
+        "{step}: failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a step that must fail; returns its stderr.
+pub fn run_fails(step: &str, cmd: &mut Command) -> String {
+    let out = output(step, cmd);
+    assert!(
+        !out.status.success(),
+        "{step}: succeeded but should have failed\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn output(step: &str, cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{step}: could not start {:?}: {e}", cmd.get_program()))
+}

@@ -1,0 +1,233 @@
+//! The real `registry` binary on a free loopback port, with an htpasswd
+//! file made by `htpasswd -Bbn`, and the [`Endpoint`] every client helper
+//! takes.
+//!
+//! HTTPS variant: when `registry serve` has built-in TLS, `Registry::start`
+//! gains a `Scheme::Https` case that writes a test CA and a server
+//! certificate, passes the TLS flags, and returns an endpoint with
+//! `ca: Some(path)`. The client helpers already branch on `Endpoint`, so
+//! each test then runs unchanged over both schemes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use super::{need, PASS, USER};
+
+/// How clients reach the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP on 127.0.0.1: each client is told the registry is insecure.
+    Http,
+    /// HTTPS with a test CA: each client is given the CA (see the module doc).
+    #[allow(dead_code)]
+    Https,
+}
+
+/// Where the registry listens and how to trust it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub scheme: Scheme,
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    /// The PEM CA that signed the server certificate (HTTPS only).
+    pub ca: Option<PathBuf>,
+}
+
+impl Endpoint {
+    /// `http://127.0.0.1:<port>` or `https://...`.
+    pub fn base_url(&self) -> String {
+        match self.scheme {
+            Scheme::Http => format!("http://{}", self.host),
+            Scheme::Https => format!("https://{}", self.host),
+        }
+    }
+
+    /// `docker://<host>/<repo>:<tag>` or `...@<digest>`.
+    pub fn docker_ref(&self, repo: &str, reference: &str) -> String {
+        format!("docker://{}", self.image_ref(repo, reference))
+    }
+
+    /// `<host>/<repo>:<tag>` or `<host>/<repo>@<digest>`.
+    pub fn image_ref(&self, repo: &str, reference: &str) -> String {
+        let sep = if reference.contains(':') { '@' } else { ':' };
+        format!("{}/{repo}{sep}{reference}", self.host)
+    }
+}
+
+/// One request as the registry logged it (Debug prints it on one line).
+#[derive(Clone)]
+pub struct Logged {
+    pub method: String,
+    pub route: String,
+    pub repository: String,
+    pub status: u16,
+}
+
+impl std::fmt::Debug for Logged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.method, self.route, self.repository, self.status
+        )
+    }
+}
+
+/// The registry process; killed on drop.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    pub endpoint: Endpoint,
+    log: Arc<Mutex<Vec<Logged>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts `registry serve` with basic auth for [`USER`]/[`PASS`] over plain HTTP.
+    pub fn start() -> Registry {
+        need("htpasswd", "apache2-utils");
+        let data = tempfile::tempdir().unwrap();
+        let htpasswd = data.path().join("htpasswd");
+        let line = Command::new("htpasswd")
+            .args(["-Bbn", USER, PASS])
+            .output()
+            .unwrap();
+        assert!(line.status.success(), "htpasswd -Bbn failed");
+        std::fs::write(&htpasswd, &line.stdout).unwrap();
+        let storage = data.path().join("storage");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--storage"])
+            .arg(&storage)
+            .arg("--htpasswd")
+            .arg(&htpasswd)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let host = loop {
+            let line = lines
+                .next()
+                .expect("registry exited before listening")
+                .unwrap();
+            if line.contains("listening") {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    break rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(entry) = parse_request_line(&line) {
+                    sink.lock().unwrap().push(entry);
+                }
+            }
+        });
+        Registry {
+            child,
+            endpoint: Endpoint {
+                scheme: Scheme::Http,
+                host,
+                ca: None,
+            },
+            log,
+            _data: data,
+        }
+    }
+
+    /// Every request logged so far. The registry writes a request's line
+    /// before its reply; this waits until the reader thread has caught up
+    /// (no new line for 50 ms), so counts right after a client exits are whole.
+    pub fn requests(&self) -> Vec<Logged> {
+        let mut seen = usize::MAX;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = self.log.lock().unwrap().len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Requests logged since the `from`-th one.
+    pub fn requests_since(&self, from: usize) -> Vec<Logged> {
+        self.requests().split_off(from)
+    }
+
+    /// Asserts that since request `from`, `client` put `layers` blobs into
+    /// `repo` by cross-repository mount (POST answered 201) and uploaded
+    /// only one (the config, which containers/image tools always re-send).
+    pub fn assert_layers_mounted(&self, from: usize, repo: &str, layers: usize, client: &str) {
+        let seen = self.requests_since(from);
+        let mounts = seen
+            .iter()
+            .filter(|r| r.route == "upload_start" && r.repository == repo && r.status == 201)
+            .count();
+        let uploads = seen.iter().filter(|r| r.route == "upload_put").count();
+        assert_eq!(
+            mounts, layers,
+            "{client}: cross-repository mounts into {repo}: {seen:#?}"
+        );
+        assert_eq!(
+            uploads, 1,
+            "{client}: only the config is uploaded to {repo}: {seen:#?}"
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `... request method=GET route="blob_get" repository="a/b" status=200 ...`
+fn parse_request_line(line: &str) -> Option<Logged> {
+    if !line.contains(" request ") && !line.ends_with(" request") {
+        return None;
+    }
+    let field = |name: &str| {
+        let rest = line.split(&format!(" {name}=")).nth(1)?;
+        let value = rest.split_whitespace().next()?;
+        Some(value.trim_matches('"').to_owned())
+    };
+    Some(Logged {
+        method: field("method")?,
+        route: field("route")?,
+        repository: field("repository")?,
+        status: field("status")?.parse().ok()?,
+    })
+}
+
+/// A scratch folder for one test, removed on drop. Its path is lowercase:
+/// podman names an image pulled from `oci:<dir>` after the folder, and
+/// image names must be lowercase.
+pub fn workdir() -> tempfile::TempDir {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tempfile::Builder::new()
+        .prefix(&format!("registry-clients-{}-{n}", std::process::id()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap()
+}
+
+/// Writes `data` under `dir` and returns the path.
+pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, data).unwrap();
+    path
+}

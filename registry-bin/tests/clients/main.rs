@@ -1,0 +1,28 @@
+//! The client compatibility suite: the real `registry` binary with htpasswd
+//! auth, driven by the clients users push and pull with. One module per
+//! client, one test per flow, so a failure names the client and the step.
+//!
+//! Every tool is required: a missing one fails its tests with the command
+//! that installs it (`bash scripts/test` installs them all as root).
+//!
+//! | module       | client                         | installed by |
+//! |--------------|--------------------------------|--------------|
+//! | `skopeo`     | skopeo                         | apt          |
+//! | `podman`     | podman (rootful, vfs, no daemon) | apt        |
+//! | `buildah`    | buildah (`from scratch`)       | apt          |
+//! | `containerd` | containerd + `ctr`             | apt          |
+//! | `oras`       | oras-py (`oras_flow.py`)       | pip          |
+//! | `oci_client` | the `oci-client` crate         | cargo        |
+//! | `concurrent` | several of them at once        |              |
+
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod buildah;
+mod concurrent;
+mod containerd;
+mod oci_client;
+mod oras;
+mod podman;
+mod skopeo;
