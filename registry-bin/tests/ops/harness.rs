@@ -111,6 +111,17 @@ impl Binary {
         }
     }
 
+    /// Stops the registry with SIGTERM, waits for it to exit, and starts it
+    /// again on the same folder and config (the port changes).
+    pub fn restart(mut self) -> Binary {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let config = dir.path().join("config.yml");
+        Binary::start(dir, &config, &[])
+    }
+
     /// Waits for a log line containing `needle`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;

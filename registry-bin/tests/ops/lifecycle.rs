@@ -100,3 +100,67 @@ fn tokio_stream<T>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<I
         rx.recv().await.map(|item| (item, rx))
     })
 }
+
+#[tokio::test]
+async fn an_upload_cut_by_a_restart_resumes() {
+    let dir = workdir();
+    let config = config(dir.path(), "");
+    let server = Binary::start(dir, &config, &[]);
+    let client = reqwest::Client::new();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data))
+    );
+    let res = client
+        .post(server.url("http", "/v2/resume/blobs/uploads/"))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let res = client
+        .patch(server.url("http", &location))
+        .basic_auth(USER, Some(PASS))
+        .header("content-range", "0-99999")
+        .body(data[..100_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+
+    let server = server.restart();
+    // The upload is still there, at the offset it had, and its hash is
+    // rebuilt from the stored bytes.
+    let res = client
+        .get(server.url("http", &location))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["range"], "0-99999");
+    let res = client
+        .patch(server.url("http", &location))
+        .basic_auth(USER, Some(PASS))
+        .header("content-range", "100000-299999")
+        .body(data[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let res = client
+        .put(server.url("http", &format!("{location}?digest={digest}")))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .get(server.url("http", &format!("/v2/resume/blobs/{digest}")))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.bytes().await.unwrap(), data);
+}
