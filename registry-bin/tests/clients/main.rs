@@ -18,6 +18,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../common/test_ca.rs"]
+mod test_ca;
 
 mod buildah;
 mod concurrent;
