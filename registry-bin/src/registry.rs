@@ -229,6 +229,13 @@ impl Registry {
         }
         let reply = outcome.result.unwrap_or_else(ApiError::into_reply);
         let reply = absolute_location(reply, &self.shared.urls, &parts.headers);
+        // No HEAD reply has a body, errors included: hyper drops it over
+        // HTTP/1.1 but sends it over HTTP/2, where clients reset the stream.
+        let reply = if parts.method == http::Method::HEAD {
+            reply.without_body()
+        } else {
+            reply
+        };
         let status = reply.status();
         let bytes_in = received.load(Ordering::Relaxed);
         let bytes_out = match parts.method {

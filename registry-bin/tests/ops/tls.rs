@@ -1,5 +1,6 @@
-//! Built-in HTTPS: HTTP/2 and HTTP/1.1 by ALPN, certificate rotation while
-//! clients keep pulling, and skopeo over HTTPS with a test CA.
+//! Built-in HTTPS: HTTP/2 and HTTP/1.1 by ALPN, HEAD replies without a
+//! body over HTTP/2, certificate rotation while clients keep pulling, and
+//! skopeo over HTTPS with a test CA.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,41 @@ async fn https_with_http2_and_http1() {
         .send()
         .await
         .is_err());
+}
+
+/// A HEAD answer has no body over HTTP/2 either, errors included. hyper
+/// drops a HEAD reply's body over HTTP/1.1 but sends it as DATA over
+/// HTTP/2, where Go's HTTP/2 transport and curl reset the stream
+/// (PROTOCOL_ERROR): the 401 challenge of a first HEAD, or the 404 of a
+/// push's "is this blob there yet?", never reaches them.
+#[tokio::test]
+async fn head_replies_have_no_body_over_http2() {
+    let (server, ca) = tls_registry();
+    let client = ca.client(false);
+    let missing = format!("/v2/h/blobs/sha256:{}", "0".repeat(64));
+    for (path, creds, status) in [
+        ("/v2/", None, 401),
+        ("/v2/h/manifests/v1", None, 401),
+        ("/v2/h/manifests/v1", Some(PASS), 404),
+        (missing.as_str(), Some(PASS), 404),
+        ("/v2/", Some(PASS), 200),
+    ] {
+        let mut req = client.head(server.url("https", path));
+        if let Some(pass) = creds {
+            req = req.basic_auth(USER, Some(pass));
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2, "HEAD {path}");
+        assert_eq!(res.status(), status, "HEAD {path}");
+        if status == 401 {
+            assert!(
+                res.headers().contains_key("www-authenticate"),
+                "HEAD {path}"
+            );
+        }
+        let body = res.bytes().await.unwrap();
+        assert!(body.is_empty(), "HEAD {path} sent a body: {body:?}");
+    }
 }
 
 #[tokio::test]
