@@ -1,17 +1,22 @@
 //! Built-in HTTPS: HTTP/2 and HTTP/1.1 by ALPN, HEAD replies without a
-//! body over HTTP/2, certificate rotation while clients keep pulling, and
-//! skopeo over HTTPS with a test CA.
+//! body over HTTP/2, absolute `Location`s that say `https`, certificate
+//! rotation while clients keep pulling, and skopeo over HTTPS with a test CA.
 
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
 fn tls_registry() -> (Binary, TestCa) {
+    tls_registry_with("")
+}
+
+/// A registry with built-in TLS; `extra_http` is spliced into `http:`.
+fn tls_registry_with(extra_http: &str) -> (Binary, TestCa) {
     let dir = workdir();
     let ca = TestCa::new("first CA");
     ca.issue(&dir.path().join("tls.crt"), &dir.path().join("tls.key"));
     let extra = format!(
-        "  tls:\n    certificate: {}\n    key: {}\n",
+        "  tls:\n    certificate: {}\n    key: {}\n{extra_http}",
         dir.path().join("tls.crt").display(),
         dir.path().join("tls.key").display()
     );
@@ -85,6 +90,31 @@ async fn head_replies_have_no_body_over_http2() {
         }
         let body = res.bytes().await.unwrap();
         assert!(body.is_empty(), "HEAD {path} sent a body: {body:?}");
+    }
+}
+
+/// `relativeurls: false` without a proxy: the `Location` of an upload is
+/// the `https://` URL the client reached, over HTTP/1.1 (from `Host`) and
+/// HTTP/2 (from `:authority`, there is no `Host`).
+#[tokio::test]
+async fn absolute_locations_say_https() {
+    let (server, ca) = tls_registry_with("  relativeurls: false\n");
+    for http1_only in [true, false] {
+        let res = ca
+            .client(http1_only)
+            .post(server.url("https", "/v2/p/blobs/uploads/"))
+            .basic_auth(USER, Some(PASS))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202, "{:?}", res.version());
+        let location = res.headers()["location"].to_str().unwrap();
+        let expected = server.url("https", "/v2/p/blobs/uploads/");
+        assert!(
+            location.starts_with(&expected),
+            "{:?}: {location}",
+            res.version()
+        );
     }
 }
 
