@@ -64,5 +64,5 @@ pub mod throttle;
 pub mod tls;
 pub mod watch;
 
-pub use registry::{PeerAddr, Registry, RegistryBuilder};
+pub use registry::{OverTls, PeerAddr, Registry, RegistryBuilder};
 pub use server::{serve, serve_metrics, ServeOptions};

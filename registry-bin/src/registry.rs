@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use registry_auth::{AllowAll, Anonymous, Authenticator, Authorizer};
 use registry_core::route::RouteError;
@@ -54,6 +54,13 @@ pub struct Shared {
 /// (embedders may insert it too) for per-address login throttling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// Marks a request that reached this server over TLS it terminated itself,
+/// put in request extensions by [`serve`](crate::serve) (embedders that
+/// terminate TLS may insert it too): absolute `Location` headers built from
+/// the request then say `https` unless `X-Forwarded-Proto` says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls;
 
 /// A registry ready to serve requests. Cloning is cheap (one `Arc`).
 #[derive(Debug, Clone)]
@@ -228,7 +235,14 @@ impl Registry {
             self.shared.metrics.storage_error();
         }
         let reply = outcome.result.unwrap_or_else(ApiError::into_reply);
-        let reply = absolute_location(reply, &self.shared.urls, &parts.headers);
+        let reply = absolute_location(reply, &self.shared.urls, &parts);
+        // No HEAD reply has a body, errors included: hyper drops it over
+        // HTTP/1.1 but sends it over HTTP/2, where clients reset the stream.
+        let reply = if parts.method == http::Method::HEAD {
+            reply.without_body()
+        } else {
+            reply
+        };
         let status = reply.status();
         let bytes_in = received.load(Ordering::Relaxed);
         let bytes_out = match parts.method {
@@ -257,17 +271,25 @@ impl Registry {
 }
 
 /// Rewrites a path-only `Location` into an absolute URL when configured.
-fn absolute_location(reply: Reply, urls: &UrlMode, headers: &HeaderMap) -> Reply {
+/// From the request: `X-Forwarded-*` first, then what the client reached,
+/// `https` over TLS and the `Host` (HTTP/1.1) or `:authority` (HTTP/2).
+fn absolute_location(reply: Reply, urls: &UrlMode, parts: &http::request::Parts) -> Reply {
     let base = match urls {
         UrlMode::Relative => return reply,
         UrlMode::Fixed(base) => base.clone(),
         UrlMode::FromRequest => {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
             let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_owned();
-            let proto = header("x-forwarded-proto").map_or_else(|| "http".to_owned(), first);
+            let own_scheme = if parts.extensions.get::<OverTls>().is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let proto = header("x-forwarded-proto").map_or_else(|| own_scheme.to_owned(), first);
             let Some(host) = header("x-forwarded-host")
                 .map(first)
                 .or_else(|| header("host").map(str::to_owned))
+                .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
             else {
                 return reply;
             };

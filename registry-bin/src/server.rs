@@ -105,6 +105,7 @@ pub async fn serve(
         let watch = graceful.watcher();
         let mut stop = watcher_rx.clone();
         tokio::spawn(async move {
+            let over_tls = acceptor.is_some();
             let io: Box<dyn Io> = match acceptor {
                 None => Box::new(stream),
                 Some(acceptor) => {
@@ -131,6 +132,9 @@ pub async fn serve(
                 request
                     .extensions_mut()
                     .insert(crate::registry::PeerAddr(peer));
+                if over_tls {
+                    request.extensions_mut().insert(crate::registry::OverTls);
+                }
                 async move { Ok::<_, std::convert::Infallible>(registry.handle(request).await) }
             });
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

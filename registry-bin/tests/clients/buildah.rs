@@ -12,7 +12,13 @@ use std::path::Path;
 use crate::harness::containers::Containers;
 use crate::harness::server::{workdir, write_file};
 use crate::harness::tar::noise;
-use crate::harness::{raw, run, run_fails, Registry, PASS};
+use crate::harness::{over_http_and_https, raw, run, run_fails, Registry, Scheme, PASS};
+
+over_http_and_https!(
+    from_scratch_push_by_tag_pull_by_tag_and_digest,
+    manifest_list_with_two_platforms,
+    push_to_a_second_repository_mounts,
+);
 
 /// What a built image holds: its ID and the files in it.
 struct Built {
@@ -105,9 +111,8 @@ fn assert_files(c: &Containers, step: &str, image: &str, built: &Built) {
     run(step, c.buildah().args(["rm", ctr.trim()]));
 }
 
-#[test]
-fn from_scratch_push_by_tag_pull_by_tag_and_digest() {
-    let registry = Registry::start();
+fn from_scratch_push_by_tag_pull_by_tag_and_digest(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
@@ -117,6 +122,7 @@ fn from_scratch_push_by_tag_pull_by_tag_and_digest() {
     );
     assert!(stderr.contains("invalid username/password"), "{stderr}");
     login(&c);
+    c.assert_login_needs_the_ca(c.buildah(), "buildah");
     let built = build(&c, work.path(), "app", 60, "amd64");
     let digest = push(
         &c,
@@ -154,9 +160,8 @@ fn from_scratch_push_by_tag_pull_by_tag_and_digest() {
     }
 }
 
-#[test]
-fn manifest_list_with_two_platforms() {
-    let registry = Registry::start();
+fn manifest_list_with_two_platforms(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);
@@ -223,9 +228,8 @@ fn manifest_list_with_two_platforms() {
     }
 }
 
-#[test]
-fn push_to_a_second_repository_mounts() {
-    let registry = Registry::start();
+fn push_to_a_second_repository_mounts(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let c = Containers::new(ep);

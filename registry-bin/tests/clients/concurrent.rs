@@ -7,8 +7,15 @@ use std::thread;
 use crate::harness::containerd::Containerd;
 use crate::harness::containers::Containers;
 use crate::harness::server::{workdir, write_file};
-use crate::harness::{raw, run, Endpoint, Image, Layout, Registry, PASS, USER};
+use crate::harness::{
+    over_http_and_https, raw, run, Endpoint, Image, Layout, Registry, Scheme, PASS, USER,
+};
 use crate::oci_client;
+
+over_http_and_https!(
+    one_pushes_while_others_pull_the_same_repository,
+    three_clients_push_the_same_image_at_once,
+);
 
 fn skopeo_push(ep: &Endpoint, layout: &Layout, repo: &str, tag: &str, step: &str) {
     let c = Containers::new(ep);
@@ -34,9 +41,8 @@ fn block_on<F: std::future::Future<Output = ()>>(flow: F) {
         .block_on(flow);
 }
 
-#[test]
-fn one_pushes_while_others_pull_the_same_repository() {
-    let registry = Registry::start();
+fn one_pushes_while_others_pull_the_same_repository(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let first = Image::build(200, "amd64", [300_000, 1_000_000, 50_000]);
@@ -119,9 +125,8 @@ fn one_pushes_while_others_pull_the_same_repository() {
     assert_eq!(raw::tags(ep, "busy/app"), ["v1", "v2", "v3", "v4"]);
 }
 
-#[test]
-fn three_clients_push_the_same_image_at_once() {
-    let registry = Registry::start();
+fn three_clients_push_the_same_image_at_once(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let image = Image::build(220, "amd64", [1_500_000, 700_000, 20_000]);

@@ -9,7 +9,16 @@
 use crate::harness::containerd::Containerd;
 use crate::harness::containers::Containers;
 use crate::harness::server::{workdir, write_file};
-use crate::harness::{raw, run, Blob, Endpoint, Image, Index, Layout, Registry, PASS, USER};
+use crate::harness::{
+    over_http_and_https, raw, run, Blob, Endpoint, Image, Index, Layout, Registry, Scheme, PASS,
+    USER,
+};
+
+over_http_and_https!(
+    pulls_by_tag_and_digest_what_skopeo_pushed,
+    pushes_each_blob_in_one_put,
+    pulls_and_pushes_a_two_platform_index,
+);
 
 /// Pushes `layout:tag` with skopeo (digests preserved), as another client would.
 fn skopeo_push(endpoint: &Endpoint, layout: &Layout, tag: &str, repo: &str, all: bool) {
@@ -30,18 +39,18 @@ fn skopeo_push(endpoint: &Endpoint, layout: &Layout, tag: &str, repo: &str, all:
     run("skopeo push for containerd", &mut cmd);
 }
 
-#[test]
-fn pulls_by_tag_and_digest_what_skopeo_pushed() {
-    let registry = Registry::start();
+fn pulls_by_tag_and_digest_what_skopeo_pushed(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let image = Image::small(90);
     let src = Layout::of_image(&work.path().join("src"), "v1", &image);
     skopeo_push(ep, &src, "v1", "ctr/app", false);
     let node = Containerd::start(ep);
+    let by_tag = ep.image_ref("ctr/app", "v1");
+    node.assert_pull_needs_the_ca(ep, &by_tag);
 
     let before = registry.requests().len();
-    let by_tag = ep.image_ref("ctr/app", "v1");
     run("ctr images pull by tag", node.remote("pull").arg(&by_tag));
     let first = registry.requests_since(before);
     // No ping: the first request is the manifest HEAD, refused with a
@@ -77,9 +86,8 @@ fn pulls_by_tag_and_digest_what_skopeo_pushed() {
     exported.assert_has(&image.blobs(), "containerd pull by digest");
 }
 
-#[test]
-fn pushes_each_blob_in_one_put() {
-    let registry = Registry::start();
+fn pushes_each_blob_in_one_put(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let image = Image::small(91);
@@ -115,9 +123,8 @@ fn pushes_each_blob_in_one_put() {
     raw::assert_image(ep, "ctr/pushed", "v1", &image, "after ctr push");
 }
 
-#[test]
-fn pulls_and_pushes_a_two_platform_index() {
-    let registry = Registry::start();
+fn pulls_and_pushes_a_two_platform_index(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let work = workdir();
     let index = Index::two_platforms(92);

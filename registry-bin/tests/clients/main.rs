@@ -1,6 +1,8 @@
 //! The client compatibility suite: the real `registry` binary with htpasswd
 //! auth, driven by the clients users push and pull with. One module per
-//! client, one test per flow, so a failure names the client and the step.
+//! client, and each flow runs twice, over plain HTTP and over HTTPS with a
+//! test CA (`<client>::<flow>::http`, `::https`), so a failure names the
+//! client, the flow, the step and the scheme.
 //!
 //! Every tool is required: a missing one fails its tests with the command
 //! that installs it (`bash scripts/test` installs them all as root).
@@ -18,6 +20,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../common/test_ca.rs"]
+mod test_ca;
 
 mod buildah;
 mod concurrent;

@@ -13,8 +13,16 @@ use oci_client::{Client, Reference};
 
 use crate::harness::image::{OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
 use crate::harness::{
-    raw, sha256_digest, Blob, Endpoint, Image, Index, Registry, Scheme, PASS, USER,
+    over_http_and_https, raw, sha256_digest, Blob, Endpoint, Image, Index, Registry, Scheme, PASS,
+    USER,
 };
+
+over_http_and_https!(
+    async: push_in_4_mib_chunks_pull_by_tag_and_digest,
+    monolithic_push_in_one_put,
+    two_platform_index_resolved_per_platform,
+    mounts_tag_pages_and_referrers,
+);
 
 fn auth() -> RegistryAuth {
     RegistryAuth::Basic(USER.to_owned(), PASS.to_owned())
@@ -107,9 +115,8 @@ pub(crate) async fn assert_pull(client: &Client, target: &Reference, image: &Ima
     assert_eq!(got, want, "{step}: pulled layers");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_in_4_mib_chunks_pull_by_tag_and_digest() {
-    let registry = Registry::start();
+async fn push_in_4_mib_chunks_pull_by_tag_and_digest(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = registry.endpoint.clone();
     let client = client(&ep, false, "amd64");
     // A 9.5 MB layer: three PATCHes of at most 4 MiB.
@@ -136,6 +143,15 @@ async fn push_in_4_mib_chunks_pull_by_tag_and_digest() {
     .await;
     let by_digest = reference(&ep, "oc/app", &digest);
     assert_pull(&client, &by_digest, &image, "oci-client pull by digest").await;
+    if ep.scheme == Scheme::Https {
+        // Without the test CA among its roots, the same pull fails.
+        let untrusting = Client::new(ClientConfig {
+            protocol: ClientProtocol::Https,
+            ..Default::default()
+        });
+        let refused = untrusting.pull(&by_digest, &auth(), vec![OCI_LAYER]).await;
+        assert!(refused.is_err(), "oci-client pull without the test CA");
+    }
     let (bytes, got) = client
         .pull_manifest_raw(&by_digest, &auth(), &[OCI_MANIFEST])
         .await
@@ -147,9 +163,8 @@ async fn push_in_4_mib_chunks_pull_by_tag_and_digest() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn monolithic_push_in_one_put() {
-    let registry = Registry::start();
+async fn monolithic_push_in_one_put(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = registry.endpoint.clone();
     let client = client(&ep, true, "amd64");
     let image = Image::small(101);
@@ -175,9 +190,8 @@ async fn monolithic_push_in_one_put() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_platform_index_resolved_per_platform() {
-    let registry = Registry::start();
+async fn two_platform_index_resolved_per_platform(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = registry.endpoint.clone();
     let index = Index::two_platforms(102);
     let pusher = client(&ep, false, "amd64");
@@ -226,9 +240,8 @@ async fn two_platform_index_resolved_per_platform() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mounts_tag_pages_and_referrers() {
-    let registry = Registry::start();
+async fn mounts_tag_pages_and_referrers(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = registry.endpoint.clone();
     let client = client(&ep, false, "amd64");
     let image = Image::small(103);

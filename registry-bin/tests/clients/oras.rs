@@ -9,7 +9,13 @@
 use std::process::Command;
 
 use crate::harness::server::workdir;
-use crate::harness::{need, raw, run, Registry, Scheme, PASS, USER};
+use crate::harness::{need, over_http_and_https, raw, run, Registry, Scheme, PASS, USER};
+
+over_http_and_https!(
+    artifact_with_artifact_type_push_pull_tags_and_delete,
+    referrer_with_subject_found_through_the_referrers_api,
+    chunked_upload_with_every_chunk_sent_twice,
+);
 
 /// Runs one flow of `oras_flow.py`; returns the digests it printed.
 fn flow(registry: &Registry, name: &str) -> serde_json::Value {
@@ -44,9 +50,8 @@ fn text(v: &serde_json::Value) -> &str {
     v.as_str().unwrap()
 }
 
-#[test]
-fn artifact_with_artifact_type_push_pull_tags_and_delete() {
-    let registry = Registry::start();
+fn artifact_with_artifact_type_push_pull_tags_and_delete(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let result = flow(&registry, "artifact");
     let digest = text(&result["artifact"]);
@@ -69,9 +74,8 @@ fn artifact_with_artifact_type_push_pull_tags_and_delete() {
     );
 }
 
-#[test]
-fn referrer_with_subject_found_through_the_referrers_api() {
-    let registry = Registry::start();
+fn referrer_with_subject_found_through_the_referrers_api(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let result = flow(&registry, "referrer");
     let (subject, referrer) = (text(&result["subject"]), text(&result["referrer"]));
@@ -92,9 +96,8 @@ fn referrer_with_subject_found_through_the_referrers_api() {
     );
 }
 
-#[test]
-fn chunked_upload_with_every_chunk_sent_twice() {
-    let registry = Registry::start();
+fn chunked_upload_with_every_chunk_sent_twice(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let before = registry.requests().len();
     let result = flow(&registry, "chunked");

@@ -23,6 +23,7 @@ import oras.provider  # first: oras.decorator alone is a circular import
 
 import oras.decorator
 import oras.oci
+import requests.exceptions
 
 FLOW, BASE, WORK, USER, PASSWORD = sys.argv[1:6]
 CA = sys.argv[6] if len(sys.argv) > 6 else None
@@ -59,6 +60,16 @@ def client():
     out = r.login(USER, PASSWORD, hostname=HOST, config_path=CONFIG)
     assert out.get("Status") == "Login Succeeded", out
     return r
+
+
+def assert_needs_the_ca():
+    # Verification on, but the system's roots only: the certificate is refused.
+    r = Registry(hostname=HOST, insecure=False, tls_verify=True, auth_backend="basic")
+    try:
+        r.do_request(f"{BASE}/v2/", "GET")
+    except requests.exceptions.SSLError:
+        return
+    raise AssertionError("oras-py reached the registry without the test CA")
 
 
 def write(name, data):
@@ -117,6 +128,8 @@ def main():
     r = client()
     result = {}
     if FLOW == "artifact":
+        if CA:
+            assert_needs_the_ca()
         data = noise(1, 300_000)
         path = write("report.bin", data)
         target = f"{HOST}/oras/artifact:v1"

@@ -5,7 +5,16 @@
 
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
-use crate::harness::{raw, run, run_fails, Image, Index, Layout, Registry, PASS, USER};
+use crate::harness::{
+    over_http_and_https, raw, run, run_fails, Image, Index, Layout, Registry, Scheme, PASS, USER,
+};
+
+over_http_and_https!(
+    login_push_by_tag_pull_by_tag_and_digest,
+    push_and_pull_a_two_platform_index,
+    copy_between_repositories_mounts_and_lists_tags,
+    delete_by_digest_and_wrong_credentials,
+);
 
 fn creds() -> String {
     format!("{USER}:{PASS}")
@@ -27,9 +36,8 @@ fn login(c: &Containers) {
     run("skopeo login", &mut c.login(c.skopeo(), PASS));
 }
 
-#[test]
-fn login_push_by_tag_pull_by_tag_and_digest() {
-    let registry = Registry::start();
+fn login_push_by_tag_pull_by_tag_and_digest(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
     let stderr = run_fails(
@@ -38,6 +46,7 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
     );
     assert!(stderr.contains("invalid username/password"), "{stderr}");
     login(&c);
+    c.assert_login_needs_the_ca(c.skopeo(), "skopeo");
 
     let work = workdir();
     let image = Image::small(1);
@@ -83,9 +92,8 @@ fn login_push_by_tag_pull_by_tag_and_digest() {
     }
 }
 
-#[test]
-fn push_and_pull_a_two_platform_index() {
-    let registry = Registry::start();
+fn push_and_pull_a_two_platform_index(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
     login(&c);
@@ -118,9 +126,8 @@ fn push_and_pull_a_two_platform_index() {
     }
 }
 
-#[test]
-fn copy_between_repositories_mounts_and_lists_tags() {
-    let registry = Registry::start();
+fn copy_between_repositories_mounts_and_lists_tags(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
     login(&c);
@@ -167,9 +174,8 @@ fn copy_between_repositories_mounts_and_lists_tags() {
     );
 }
 
-#[test]
-fn delete_by_digest_and_wrong_credentials() {
-    let registry = Registry::start();
+fn delete_by_digest_and_wrong_credentials(scheme: Scheme) {
+    let registry = Registry::start(scheme);
     let ep = &registry.endpoint;
     let c = Containers::new(ep);
     login(&c);

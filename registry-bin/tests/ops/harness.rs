@@ -1,11 +1,13 @@
-//! Starting the real binary with a config file, and making test
-//! certificates.
+//! Starting the real binary with a config file; test certificates come
+//! from [`TestCa`] (`tests/common/test_ca.rs`, shared with `tests/clients`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub use crate::test_ca::TestCa;
 
 pub const USER: &str = "ops";
 pub const PASS: &str = "ops-secret";
@@ -155,49 +157,5 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A test certificate authority that signs server certificates for 127.0.0.1.
-pub struct TestCa {
-    ca: rcgen::Certificate,
-    key: rcgen::KeyPair,
-    pub pem: String,
-}
-
-impl TestCa {
-    pub fn new(name: &str) -> TestCa {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let ca = params.self_signed(&key).unwrap();
-        let pem = ca.pem();
-        TestCa { ca, key, pem }
-    }
-
-    /// Writes a server certificate and key for 127.0.0.1 and localhost.
-    pub fn issue(&self, cert: &Path, key: &Path) {
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap();
-        let leaf = params.signed_by(&leaf_key, &self.ca, &self.key).unwrap();
-        std::fs::write(key, leaf_key.serialize_pem()).unwrap();
-        std::fs::write(cert, leaf.pem()).unwrap();
-    }
-
-    /// An HTTPS client that trusts only this CA.
-    pub fn client(&self, http1_only: bool) -> reqwest::Client {
-        let mut builder = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap())
-            .use_rustls_tls();
-        if http1_only {
-            builder = builder.http1_only();
-        }
-        builder.build().unwrap()
     }
 }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../common/test_ca.rs"]
+mod test_ca;
 
 mod config;
 mod lifecycle;

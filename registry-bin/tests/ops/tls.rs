@@ -1,16 +1,22 @@
-//! Built-in HTTPS: HTTP/2 and HTTP/1.1 by ALPN, certificate rotation while
-//! clients keep pulling, and skopeo over HTTPS with a test CA.
+//! Built-in HTTPS: HTTP/2 and HTTP/1.1 by ALPN, HEAD replies without a
+//! body over HTTP/2, absolute `Location`s that say `https`, certificate
+//! rotation while clients keep pulling, and skopeo over HTTPS with a test CA.
 
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
 fn tls_registry() -> (Binary, TestCa) {
+    tls_registry_with("")
+}
+
+/// A registry with built-in TLS; `extra_http` is spliced into `http:`.
+fn tls_registry_with(extra_http: &str) -> (Binary, TestCa) {
     let dir = workdir();
     let ca = TestCa::new("first CA");
     ca.issue(&dir.path().join("tls.crt"), &dir.path().join("tls.key"));
     let extra = format!(
-        "  tls:\n    certificate: {}\n    key: {}\n",
+        "  tls:\n    certificate: {}\n    key: {}\n{extra_http}",
         dir.path().join("tls.crt").display(),
         dir.path().join("tls.key").display()
     );
@@ -50,6 +56,66 @@ async fn https_with_http2_and_http1() {
         .send()
         .await
         .is_err());
+}
+
+/// A HEAD answer has no body over HTTP/2 either, errors included. hyper
+/// drops a HEAD reply's body over HTTP/1.1 but sends it as DATA over
+/// HTTP/2, where Go's HTTP/2 transport and curl reset the stream
+/// (PROTOCOL_ERROR): the 401 challenge of a first HEAD, or the 404 of a
+/// push's "is this blob there yet?", never reaches them.
+#[tokio::test]
+async fn head_replies_have_no_body_over_http2() {
+    let (server, ca) = tls_registry();
+    let client = ca.client(false);
+    let missing = format!("/v2/h/blobs/sha256:{}", "0".repeat(64));
+    for (path, creds, status) in [
+        ("/v2/", None, 401),
+        ("/v2/h/manifests/v1", None, 401),
+        ("/v2/h/manifests/v1", Some(PASS), 404),
+        (missing.as_str(), Some(PASS), 404),
+        ("/v2/", Some(PASS), 200),
+    ] {
+        let mut req = client.head(server.url("https", path));
+        if let Some(pass) = creds {
+            req = req.basic_auth(USER, Some(pass));
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2, "HEAD {path}");
+        assert_eq!(res.status(), status, "HEAD {path}");
+        if status == 401 {
+            assert!(
+                res.headers().contains_key("www-authenticate"),
+                "HEAD {path}"
+            );
+        }
+        let body = res.bytes().await.unwrap();
+        assert!(body.is_empty(), "HEAD {path} sent a body: {body:?}");
+    }
+}
+
+/// `relativeurls: false` without a proxy: the `Location` of an upload is
+/// the `https://` URL the client reached, over HTTP/1.1 (from `Host`) and
+/// HTTP/2 (from `:authority`, there is no `Host`).
+#[tokio::test]
+async fn absolute_locations_say_https() {
+    let (server, ca) = tls_registry_with("  relativeurls: false\n");
+    for http1_only in [true, false] {
+        let res = ca
+            .client(http1_only)
+            .post(server.url("https", "/v2/p/blobs/uploads/"))
+            .basic_auth(USER, Some(PASS))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202, "{:?}", res.version());
+        let location = res.headers()["location"].to_str().unwrap();
+        let expected = server.url("https", "/v2/p/blobs/uploads/");
+        assert!(
+            location.starts_with(&expected),
+            "{:?}: {location}",
+            res.version()
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::server::{workdir, write_file};
-use super::{need, run, Endpoint, Layout, Scheme, PASS, USER};
+use super::{need, run, run_fails, Endpoint, Layout, Scheme, PASS, USER};
 
 /// A containerd daemon private to one test; killed on drop.
 pub struct Containerd {
@@ -109,6 +109,35 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             .arg("--hosts-dir")
             .arg(self.dir.path().join("hosts"));
         cmd
+    }
+
+    /// Over HTTPS, a pull through a `hosts.toml` naming the `https://`
+    /// server without its `ca` must fail on the certificate: the other
+    /// pulls pass because of the CA, not a check left out. Nothing over HTTP.
+    pub fn assert_pull_needs_the_ca(&self, endpoint: &Endpoint, reference: &str) {
+        if endpoint.scheme == Scheme::Http {
+            return;
+        }
+        let server = endpoint.base_url();
+        let hosts = self.dir.path().join("hosts-without-ca");
+        write_file(
+            &hosts,
+            &format!("{}/hosts.toml", endpoint.host),
+            format!("server = \"{server}\"\n[host.\"{server}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
+                .as_bytes(),
+        );
+        let stderr = run_fails(
+            "ctr images pull without the test CA",
+            self.ctr()
+                .args(["images", "pull", "--user", &format!("{USER}:{PASS}")])
+                .arg("--hosts-dir")
+                .arg(&hosts)
+                .arg(reference),
+        );
+        assert!(
+            stderr.contains("certificate signed by unknown authority"),
+            "ctr images pull without the test CA: {stderr}"
+        );
     }
 
     /// `ctr images check` must list `reference` as complete.

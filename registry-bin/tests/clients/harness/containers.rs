@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{need, Endpoint, Scheme, USER};
+use super::{need, run_fails, Endpoint, Scheme, PASS, USER};
 
 /// One client's private configuration and storage.
 #[derive(Debug)]
@@ -118,6 +118,22 @@ impl Containers {
             .args(["-u", USER, "-p", password])
             .arg(&self.endpoint.host);
         tool
+    }
+
+    /// Over HTTPS, `<tool> login` with verification on but without the test
+    /// CA must fail on the certificate: what the other steps pass with is
+    /// the CA given to them, not a check left out. Nothing over HTTP.
+    pub fn assert_login_needs_the_ca(&self, mut tool: Command, client: &str) {
+        if self.endpoint.scheme == Scheme::Http {
+            return;
+        }
+        tool.args(["login", "--tls-verify=true", "-u", USER, "-p", PASS])
+            .arg(&self.endpoint.host);
+        let stderr = run_fails(&format!("{client} login without the test CA"), &mut tool);
+        assert!(
+            stderr.contains("certificate signed by unknown authority"),
+            "{client} login without the test CA: {stderr}"
+        );
     }
 
     /// The TLS flag for a command option family: `""` (`--tls-verify`),

@@ -1,6 +1,7 @@
-//! The shared harness: tools, the registry process, test images, the
-//! registry as seen over plain HTTP (to check what a client stored), and
-//! the per-test state folders the container tools need.
+//! The shared harness: tools, the registry process (plain HTTP or HTTPS
+//! with a test CA), test images, the registry as seen by plain requests (to
+//! check what a client stored), the per-test state folders the container
+//! tools need, and [`over_http_and_https!`], which runs a flow over both.
 
 pub mod containerd;
 pub mod containers;
@@ -13,6 +14,38 @@ use std::process::{Command, Output, Stdio};
 
 pub use image::{Blob, Image, Index, Layout};
 pub use server::{Endpoint, Registry, Scheme};
+
+/// Makes two tests of each flow `fn <flow>(scheme: Scheme)` of the module:
+/// `<flow>::http` and `<flow>::https`, so a failure names the client (the
+/// module), the flow, the step (in the panic) and the scheme.
+/// `async: <flows>` does the same for `async fn` flows, on a two-thread runtime.
+macro_rules! over_http_and_https {
+    ($($flow:ident),+ $(,)?) => {$(
+        mod $flow {
+            #[test]
+            fn http() {
+                super::$flow($crate::harness::Scheme::Http)
+            }
+            #[test]
+            fn https() {
+                super::$flow($crate::harness::Scheme::Https)
+            }
+        }
+    )+};
+    (async: $($flow:ident),+ $(,)?) => {$(
+        mod $flow {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn http() {
+                super::$flow($crate::harness::Scheme::Http).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn https() {
+                super::$flow($crate::harness::Scheme::Https).await
+            }
+        }
+    )+};
+}
+pub(crate) use over_http_and_https;
 
 pub const USER: &str = "ci";
 /// A password with a colon and a space: clients must not split or trim it.

@@ -1,10 +1,7 @@
-//! The registry as seen over plain HTTP requests with basic auth, to check
-//! what a client stored: manifests byte for byte, every blob by digest.
-//! Independent of every client under test.
-//!
-//! HTTPS variant: the workspace's `reqwest` has no TLS feature; the
-//! HTTPS suite needs `reqwest` with `rustls-tls` (dev-only) and
-//! `add_root_certificate(endpoint.ca)` in `client()`.
+//! The registry as seen over plain requests with basic auth (reqwest, over
+//! HTTPS trusting only the endpoint's test CA), to check what a client
+//! stored: manifests byte for byte, every blob by digest. Independent of
+//! every client under test.
 
 use super::{image::OCI_INDEX, image::OCI_MANIFEST, Blob, Endpoint, Image, Index, PASS, USER};
 
@@ -33,16 +30,20 @@ impl Raw {
 /// accepted. Blocking, on a thread of its own, so async tests may call it.
 pub fn get(endpoint: &Endpoint, path: &str) -> Raw {
     let url = format!("{}{path}", endpoint.base_url());
-    std::thread::scope(|scope| scope.spawn(|| fetch(&url)).join().unwrap())
+    std::thread::scope(|scope| scope.spawn(|| fetch(endpoint, &url)).join().unwrap())
 }
 
-fn fetch(url: &str) -> Raw {
+fn fetch(endpoint: &Endpoint, url: &str) -> Raw {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let res = reqwest::Client::new()
+        let client = match &endpoint.ca {
+            None => reqwest::Client::new(),
+            Some(ca) => crate::test_ca::https_client(&std::fs::read(ca).unwrap(), false),
+        };
+        let res = client
             .get(url)
             .basic_auth(USER, Some(PASS))
             .header(

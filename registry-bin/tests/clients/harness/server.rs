@@ -2,18 +2,18 @@
 //! file made by `htpasswd -Bbn`, and the [`Endpoint`] every client helper
 //! takes.
 //!
-//! HTTPS variant: when `registry serve` has built-in TLS, `Registry::start`
-//! gains a `Scheme::Https` case that writes a test CA and a server
-//! certificate, passes the TLS flags, and returns an endpoint with
-//! `ca: Some(path)`. The client helpers already branch on `Endpoint`, so
-//! each test then runs unchanged over both schemes.
-
+//! With [`Scheme::Https`] the registry terminates TLS itself (`--tls-cert`,
+//! `--tls-key`) with a server certificate for 127.0.0.1 signed by a test CA
+//! made for that registry alone; the endpoint carries the CA's PEM file,
+//! which each client helper hands to its client (`--cert-dir`, `hosts.toml`,
+//! `tls_verify`, `extra_root_certificates`): certificates are verified.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use super::{need, PASS, USER};
+use crate::test_ca::TestCa;
 
 /// How clients reach the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,6 @@ pub enum Scheme {
     /// Plain HTTP on 127.0.0.1: each client is told the registry is insecure.
     Http,
     /// HTTPS with a test CA: each client is given the CA (see the module doc).
-    #[allow(dead_code)]
     Https,
 }
 
@@ -85,8 +84,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts `registry serve` with basic auth for [`USER`]/[`PASS`] over plain HTTP.
-    pub fn start() -> Registry {
+    /// Starts `registry serve` with basic auth for [`USER`]/[`PASS`], over
+    /// plain HTTP or over HTTPS with a certificate from a fresh test CA.
+    pub fn start(scheme: Scheme) -> Registry {
         need("htpasswd", "apache2-utils");
         let data = tempfile::tempdir().unwrap();
         let htpasswd = data.path().join("htpasswd");
@@ -97,24 +97,43 @@ impl Registry {
         assert!(line.status.success(), "htpasswd -Bbn failed");
         std::fs::write(&htpasswd, &line.stdout).unwrap();
         let storage = data.path().join("storage");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--storage"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--storage"])
             .arg(&storage)
             .arg("--htpasswd")
             .arg(&htpasswd)
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        let ca = match scheme {
+            Scheme::Http => None,
+            Scheme::Https => {
+                let ca = TestCa::new("registry clients suite CA");
+                let (cert, key) = (data.path().join("tls.crt"), data.path().join("tls.key"));
+                ca.issue(&cert, &key);
+                let pem = data.path().join("ca.pem");
+                std::fs::write(&pem, &ca.pem).unwrap();
+                cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+                Some(pem)
+            }
+        };
+        let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let host = loop {
             let line = lines
                 .next()
                 .expect("registry exited before listening")
                 .unwrap();
-            if line.contains("listening") {
+            if line.contains("registry listening") {
+                let want = match scheme {
+                    Scheme::Http => "scheme=http",
+                    Scheme::Https => "scheme=https",
+                };
+                assert!(
+                    line.split_whitespace().any(|f| f == want),
+                    "registry does not serve {want}: {line}"
+                );
                 if let Some(rest) = line.split("addr=").nth(1) {
                     break rest.split_whitespace().next().unwrap().to_owned();
                 }
@@ -132,11 +151,7 @@ impl Registry {
         });
         Registry {
             child,
-            endpoint: Endpoint {
-                scheme: Scheme::Http,
-                host,
-                ca: None,
-            },
+            endpoint: Endpoint { scheme, host, ca },
             log,
             _data: data,
         }
