@@ -35,7 +35,7 @@
 mod load;
 mod settings;
 
-pub use load::{load, ConfigError, KEYS};
+pub use load::{load, parse_str, ConfigError, KEYS};
 pub use settings::{LogFormat, Settings, UrlMode};
 
 use std::path::PathBuf;
