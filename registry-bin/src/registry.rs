@@ -230,7 +230,14 @@ impl Registry {
         let (body, received) = Counted::new(body);
         let mut body: RequestBody = body.map_err(Into::into).boxed_unsync();
         let outcome = dispatch(self, &parts, &mut body).await;
-        crate::body::discard_unread(&mut body, &parts.headers, self.shared.body_timeout).await;
+        if !http_body::Body::is_end_stream(&body) {
+            // Drain what the handler did not read while the reply goes out,
+            // so clients that send a whole body before reading see the reply.
+            let (headers, idle) = (parts.headers.clone(), self.shared.body_timeout);
+            tokio::spawn(
+                async move { crate::body::discard_unread(&mut body, &headers, idle).await },
+            );
+        }
         if let Err(ApiError::Internal(_)) = &outcome.result {
             self.shared.metrics.storage_error();
         }

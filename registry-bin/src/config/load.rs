@@ -94,7 +94,7 @@ pub fn load(
                 source,
             })?;
             // Typed parse of the text first: its errors carry line numbers.
-            serde_yaml::from_str::<Config>(&text).map_err(|e| file_error(path, &text, &e))?;
+            parse_text(path, &text)?;
             let tree: Value =
                 serde_yaml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
             match tree {
@@ -129,6 +129,16 @@ pub fn load(
         message: e.to_string(),
     })?;
     Ok((config, warnings))
+}
+
+/// Parses config file text alone: no file, no environment. Errors are
+/// [`ConfigError::File`] naming the key and the line, with the path `<text>`.
+pub fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    parse_text(Path::new("<text>"), text)
+}
+
+fn parse_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    serde_yaml::from_str::<Config>(text).map_err(|e| file_error(path, text, &e))
 }
 
 fn file_error(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {

@@ -35,7 +35,7 @@
 mod load;
 mod settings;
 
-pub use load::{load, ConfigError, KEYS};
+pub use load::{load, parse_str, ConfigError, KEYS};
 pub use settings::{Limits, LogFormat, Settings, UrlMode};
 
 use std::collections::BTreeMap;

@@ -82,9 +82,13 @@ impl Store {
         Ok(linked && self.blob_size(digest).await?.is_some())
     }
 
-    /// Removes the manifest from `repo`: its revision link, every tag pointing at it, and
-    /// its entry as a referrer of `subject` (the caller passes the subject the manifest
-    /// declared). `Ok(false)` if the repository did not have it.
+    /// Removes the manifest from `repo`: every tag pointing at it, its entry as a referrer
+    /// of `subject` (the caller passes the subject the manifest declared), then its revision
+    /// link. `Ok(false)` if the repository did not have it.
+    ///
+    /// The revision link goes last, so a crash part way leaves the manifest in place with
+    /// some of its tags gone (the delete was not acknowledged; a retry finishes it), never a
+    /// tag or a referrer entry pointing at a manifest that is gone.
     ///
     /// The blob bytes and their `_layers` link stay (garbage collection's job), and so do
     /// the referrers *of* this digest: the spec lets referrers outlive their subject.
@@ -94,11 +98,8 @@ impl Store {
         digest: &Digest,
         subject: Option<&Digest>,
     ) -> Result<bool, StorageError> {
-        if !self
-            .backend
-            .delete(&layout::revision_link(repo, digest))
-            .await?
-        {
+        let revision = layout::revision_link(repo, digest);
+        if self.backend.stat(&revision).await?.is_none() {
             return Ok(false);
         }
         let tags_dir = layout::tags_dir(repo);
@@ -118,7 +119,8 @@ impl Store {
                 .delete(&layout::referrer_link(repo, subject, digest))
                 .await?;
         }
-        Ok(true)
+        // `false` when a concurrent delete of the same manifest got here first.
+        self.backend.delete(&revision).await
     }
 
     /// Records that `referrer` (a manifest in `repo`) refers to `subject`, with the
