@@ -2,7 +2,8 @@
 //! `registry-auth` traits.
 //!
 //! Authentication may block (bcrypt takes milliseconds by design), so it runs
-//! on tokio's blocking pool and never stalls the async workers.
+//! on tokio's blocking pool and never stalls the async workers; answers that
+//! need no bcrypt (a cached credential, no credentials) come back inline.
 
 use std::sync::Arc;
 
@@ -21,6 +22,10 @@ pub async fn authenticate(
     let credentials = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| Credentials::from_basic_header(v.as_bytes()));
+    if let Some(answer) = authenticator.authenticate_cached(credentials.as_ref()) {
+        // No credentials, anonymous mode or a cached credential: no bcrypt.
+        return answer.map_err(refusal);
+    }
     if authenticator.challenge().is_none() {
         // Nothing to verify: no need to hop to the blocking pool.
         return authenticator
