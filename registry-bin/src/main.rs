@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 use registry_auth::{
-    AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, Htpasswd,
-    HtpasswdAuthenticator,
+    AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, CachingAuthenticator,
+    Htpasswd, HtpasswdAuthenticator,
 };
 use registry_bin::cli::{Cli, Command, ServeArgs};
 use registry_bin::{serve, Registry, ServeOptions};
-use registry_storage::{FsBackend, Store};
+use registry_storage::{CacheConfig, FsBackend, Store};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -59,7 +59,11 @@ async fn start(args: ServeArgs) -> Result<(), String> {
             let users = Htpasswd::load(path).map_err(|e| e.to_string())?;
             tracing::info!(users = users.len(), file = %path.display(), "basic auth on");
             (
-                Arc::new(HtpasswdAuthenticator::new(users, args.realm.clone())),
+                // bcrypt once per credential, not per request (registry-auth/src/cache.rs).
+                Arc::new(CachingAuthenticator::new(HtpasswdAuthenticator::new(
+                    users,
+                    args.realm.clone(),
+                ))),
                 Arc::new(AuthenticatedOnly),
             )
         }
@@ -68,7 +72,8 @@ async fn start(args: ServeArgs) -> Result<(), String> {
             (Arc::new(Anonymous), Arc::new(AllowAll))
         }
     };
-    let registry = Registry::builder(Store::new(Arc::new(backend)))
+    let store = Store::new(Arc::new(backend)).with_cache(CacheConfig::default());
+    let registry = Registry::builder(store)
         .authenticator(authenticator)
         .authorizer(authorizer)
         .delete_enabled(!args.no_delete)
