@@ -90,6 +90,8 @@ struct Hashing {
     running: Option<JoinHandle<(UploadSession, Vec<Bytes>)>>,
     batch: Vec<Bytes>,
     batch_len: usize,
+    /// An emptied frame list handed back by the last task, reused for the next batch.
+    spare: Vec<Bytes>,
 }
 
 impl Hashing {
@@ -101,6 +103,7 @@ impl Hashing {
             running: None,
             batch: Vec::new(),
             batch_len: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -110,7 +113,7 @@ impl Hashing {
             let (session, frames) = task
                 .await
                 .map_err(|e| StreamError::Hashing(e.to_string()))?;
-            self.batch = frames;
+            self.spare = frames;
             return Ok(session);
         }
         // Never both empty: `new` fills `idle`, and every `take` refills one of them.
@@ -126,8 +129,8 @@ impl Hashing {
         if self.batch_len < HASH_BATCH {
             return Ok(());
         }
-        let full = std::mem::take(&mut self.batch);
         let mut session = self.settle().await?;
+        let full = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
         self.batch_len = 0;
         self.running = Some(tokio::task::spawn_blocking(move || {
             let mut full = full;
@@ -164,4 +167,99 @@ pub async fn read_limited(body: &mut RequestBody, limit: usize) -> Result<Option
         }
     }
     Ok(Some(buf.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::StreamBody;
+    use registry_core::{Algorithm, Digest};
+    use registry_storage::{Backend, MemoryBackend};
+
+    use super::*;
+
+    fn body(frames: Vec<Result<Bytes, BoxError>>) -> RequestBody {
+        let frames = frames.into_iter().map(|f| f.map(http_body::Frame::data));
+        StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+    }
+
+    /// Frames of uneven sizes adding up to several hash batches.
+    fn frames() -> (Vec<Bytes>, Vec<u8>) {
+        let mut all = Vec::new();
+        let mut frames = Vec::new();
+        for n in 0..200u32 {
+            let len = [1, 16_384, 65_536, 300_000, 7][n as usize % 5];
+            let frame: Vec<u8> = (0..len).map(|i| (i as u32).wrapping_mul(n) as u8).collect();
+            all.extend_from_slice(&frame);
+            frames.push(Bytes::from(frame));
+        }
+        (frames, all)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_exactly_what_it_stores() {
+        let (frames, all) = frames();
+        assert!(all.len() > 4 * HASH_BATCH);
+        let backend = MemoryBackend::new();
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        session.absorb(b"earlier chunk");
+        let mut b = body(frames.into_iter().map(Ok).collect());
+        let moved = stream_into(&mut b, writer.as_mut(), &mut session)
+            .await
+            .unwrap();
+        assert_eq!(moved, all.len() as u64);
+        writer.commit().await.unwrap();
+        let mut expected = b"earlier chunk".to_vec();
+        expected.extend_from_slice(&all);
+        assert_eq!(
+            session
+                .finish(&Digest::of(Algorithm::Sha256, &expected))
+                .map(drop),
+            Ok(())
+        );
+        assert_eq!(backend.get("k").await.unwrap().unwrap(), all);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_body_leaves_hash_and_storage_equal() {
+        let (frames, _) = frames();
+        let mut sent: Vec<Result<Bytes, BoxError>> =
+            frames[..120].iter().cloned().map(Ok).collect();
+        sent.push(Err("connection reset".into()));
+        let backend = MemoryBackend::new();
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        let mut b = body(sent);
+        let err = stream_into(&mut b, writer.as_mut(), &mut session).await;
+        assert!(matches!(err, Err(StreamError::Client(_))), "{err:?}");
+        writer.commit().await.unwrap();
+        let stored = backend.get("k").await.unwrap().unwrap();
+        assert_eq!(session.offset(), stored.len() as u64);
+        assert_eq!(
+            session
+                .finish(&Digest::of(Algorithm::Sha256, &stored))
+                .map(drop),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn small_bodies_are_hashed_inline() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        let mut b = body(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::new())]);
+        assert_eq!(
+            stream_into(&mut b, writer.as_mut(), &mut session)
+                .await
+                .unwrap(),
+            3
+        );
+        writer.commit().await.unwrap();
+        assert!(session
+            .finish(&Digest::of(Algorithm::Sha256, b"abc"))
+            .is_ok());
+    }
 }
