@@ -95,7 +95,19 @@ impl Backend for FsBackend {
     async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
         let path = self.path(key)?;
         let root = self.root.clone();
-        run_blocking(key, move || blocking::put_atomic(&root, &path, &value)).await
+        run_blocking(key, move || {
+            blocking::put_atomic(&root, &path, &value, true)
+        })
+        .await
+    }
+
+    async fn put_unsynced(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        let root = self.root.clone();
+        run_blocking(key, move || {
+            blocking::put_atomic(&root, &path, &value, false)
+        })
+        .await
     }
 
     async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError> {
