@@ -38,13 +38,19 @@ impl Store {
         if self.backend.stat(&blob).await? != Some(len) {
             self.backend.put(&blob, bytes).await?;
         }
-        self.link_blob(repo, digest).await?;
         let key = layout::revision_link(repo, digest);
         let link = serde_json::to_vec(&RevisionLink {
             media_type: media_type.to_owned(),
         })
         .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
-        let result = self.backend.put(&key, Bytes::from(link)).await;
+        // Both links point at the data written above and not at each other: write them
+        // at once (each is still durable before this returns).
+        let result = futures::future::try_join(
+            self.link_blob(repo, digest),
+            self.backend.put(&key, Bytes::from(link)),
+        )
+        .await
+        .map(drop);
         if let Some(cache) = &self.cache {
             cache.forget_manifest(&key);
         }

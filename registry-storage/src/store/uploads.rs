@@ -132,8 +132,13 @@ impl Store {
             .stat(&blob)
             .await?
             .ok_or(StorageError::NotFound { key: blob })?;
-        self.link_blob(repo, digest).await?;
-        self.backend.delete(&layout::upload_dir(repo, id)).await?;
+        // Independent once the data is in place: link and clean up at once.
+        let upload_dir = layout::upload_dir(repo, id);
+        futures::future::try_join(
+            self.link_blob(repo, digest),
+            self.backend.delete(&upload_dir),
+        )
+        .await?;
         Ok(size)
     }
 
