@@ -70,9 +70,11 @@ def main():
             else:
                 texts.append(f"≥ {value}× Distribution")
                 met &= ratio is not None and ratio >= value
-        ratio_text = f"{ratio:.2f}×" if ratio is not None else "-"
-        if metric in ("p99_ms", "peak_rss_mib") and ratio is not None:
-            ratio_text = f"{ratio:.2f}× (lower is better)"
+        def times(x):
+            return f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×"
+        ratio_text = times(ratio) if ratio is not None else "-"
+        if metric in ("p99_ms", "peak_rss_mib") and ratio:
+            ratio_text = f"{times(1 / ratio)} lower"
         print(f"| {workload} | {unit} | {fmt(ours_v)} | {fmt(theirs_v)} | {ratio_text} | "
               f"{', '.join(texts)} | {'yes' if met else '**no**'} |")
     rounds = max((len(v) for v in runs.values()), default=0)
