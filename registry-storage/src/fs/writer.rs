@@ -187,12 +187,25 @@ fn open_append(path: &Path) -> io::Result<(File, u64, bool)> {
     }
 }
 
-/// Writes every frame, in order, with as few `writev` calls as the kernel allows.
+/// Most bytes per `writev`. The kernel sizes page-cache folios by the write: one 1 MiB
+/// write asks for order-8 folios, and on fragmented memory each such allocation runs
+/// direct compaction first (8% of a push's CPU in profiles). Smaller writes take the
+/// cheap orders at one more syscall per `WRITE_MAX`.
+const WRITE_MAX: usize = 64 * 1024;
+
+/// Writes every frame, in order: `writev` calls of at most `WRITE_MAX` bytes.
 fn write_all_frames(mut file: &File, frames: &[Bytes]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+    let pieces = frames.iter().flat_map(|f| f.chunks(WRITE_MAX));
+    let mut slices: Vec<IoSlice<'_>> = pieces.map(IoSlice::new).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
-        match file.write_vectored(rest) {
+        // The longest prefix within WRITE_MAX (never empty: every piece fits).
+        let (mut take, mut len) = (0, 0);
+        while take < rest.len() && len + rest[take].len() <= WRITE_MAX {
+            len += rest[take].len();
+            take += 1;
+        }
+        match file.write_vectored(&rest[..take.max(1)]) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut rest, n),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
