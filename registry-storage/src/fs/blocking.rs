@@ -26,7 +26,17 @@ pub(super) fn parent(path: &Path) -> io::Result<&Path> {
 pub(super) fn in_dir<T>(dir: &Path, mut create: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     let mut attempt = 0;
     loop {
-        match fs::create_dir_all(dir).and_then(|()| create()) {
+        let made = match fs::create_dir_all(dir) {
+            // std's `create_dir_all` answers AlreadyExists when its `mkdir` found the
+            // directory and a concurrent prune removed it before its `is_dir` check: the
+            // same race, seen one step earlier.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < RETRIES => {
+                attempt += 1;
+                continue;
+            }
+            made => made,
+        };
+        match made.and_then(|()| create()) {
             Err(e) if e.kind() == ErrorKind::NotFound && attempt < RETRIES => attempt += 1,
             other => return other,
         }
