@@ -1,11 +1,20 @@
-//! The upload path in process, without HTTP: a core upload session hashing
-//! what a storage writer appends, then commit under the verified digest.
-//! This is what a PATCH + PUT does per byte, minus the socket.
+//! The upload path in process, without a socket: the request-body loop of
+//! `registry-bin` (`body::stream_into`: storage writer + core upload session) fed
+//! 64 KiB frames, then commit under the verified digest. This is what a PATCH + PUT
+//! does per byte, minus the network.
+//!
+//! - `sequential`: write a frame, then hash it, on one task (the loop before the
+//!   pipelining; the reference for what overlap buys).
+//! - `pipelined`: the server's loop: the writer writes batch k on the blocking pool
+//!   while batch k+1 is hashed on another and frames keep arriving.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use http_body_util::{BodyExt, StreamBody};
+use registry_bin::body::{stream_into, BoxError, RequestBody};
 use registry_core::upload::UploadSession;
 use registry_core::{Algorithm, Digest, RepoName, UploadId};
 use registry_storage::{Backend, FsBackend, MemoryBackend, Store};
@@ -13,7 +22,28 @@ use registry_storage::{Backend, FsBackend, MemoryBackend, Store};
 const TOTAL: usize = 64 * 1024 * 1024;
 const FRAME: usize = 64 * 1024;
 
-fn push(rt: &tokio::runtime::Runtime, store: &Store, frames: &[Bytes], digest: &Digest, n: u64) {
+#[derive(Clone, Copy)]
+enum Loop {
+    Sequential,
+    Pipelined,
+}
+
+fn body_of(frames: &[Bytes]) -> RequestBody {
+    let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = frames
+        .iter()
+        .map(|f| Ok(http_body::Frame::data(f.clone())))
+        .collect();
+    StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+}
+
+fn push(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    frames: &[Bytes],
+    digest: &Digest,
+    n: u64,
+    how: Loop,
+) {
     rt.block_on(async {
         let repo: RepoName = "bench/app".parse().unwrap_or_else(|_| unreachable!());
         let id = UploadId::parse(&format!("bench-{n}")).unwrap_or_else(|| unreachable!());
@@ -26,12 +56,27 @@ fn push(rt: &tokio::runtime::Runtime, store: &Store, frames: &[Bytes], digest: &
             .upload_writer(&repo, &id)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        for frame in frames {
-            writer
-                .write(frame.clone())
+        match how {
+            Loop::Sequential => {
+                for frame in frames {
+                    writer
+                        .write(frame.clone())
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    session.absorb(frame);
+                }
+            }
+            Loop::Pipelined => {
+                let mut body = body_of(frames);
+                stream_into(
+                    &mut body,
+                    writer.as_mut(),
+                    &mut session,
+                    Duration::from_secs(60),
+                )
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            session.absorb(frame);
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            }
         }
         writer.commit().await.unwrap_or_else(|e| panic!("{e}"));
         let verified = session.finish(digest).unwrap_or_else(|e| panic!("{e}"));
@@ -63,12 +108,17 @@ fn upload(c: &mut Criterion) {
     for (name, backend) in backends {
         let store = Store::new(backend);
         let mut n = 0u64;
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                n += 1;
-                push(&rt, &store, &frames, &digest, n);
-            })
-        });
+        for (label, how) in [
+            ("sequential", Loop::Sequential),
+            ("pipelined", Loop::Pipelined),
+        ] {
+            group.bench_function(format!("{name}/{label}"), |b| {
+                b.iter(|| {
+                    n += 1;
+                    push(&rt, &store, &frames, &digest, n, how);
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -22,6 +22,14 @@ impl Authenticator for Anonymous {
         Ok(Identity::Anonymous)
     }
 
+    /// Never slow: always answers.
+    fn authenticate_cached(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Option<Result<Identity, Refusal>> {
+        Some(self.authenticate(credentials))
+    }
+
     fn challenge(&self) -> Option<Challenge> {
         None
     }

@@ -222,6 +222,17 @@ impl Authenticator for HtpasswdAuthenticator {
         }
     }
 
+    /// Answers only a request without credentials: anything else is bcrypt.
+    fn authenticate_cached(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Option<Result<Identity, Refusal>> {
+        match credentials {
+            None => Some(Err(Refusal::MissingCredentials(self.challenge.clone()))),
+            Some(_) => None,
+        }
+    }
+
     fn challenge(&self) -> Option<Challenge> {
         Some(self.challenge.clone())
     }

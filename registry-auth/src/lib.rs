@@ -18,7 +18,8 @@
 //! it into a status code and headers in one place. The only IO is
 //! [`Htpasswd::load`], which reads the file once at start-up; verification is
 //! CPU-bound (bcrypt) and synchronous, so the server calls
-//! [`Authenticator::authenticate`] on its blocking pool.
+//! [`Authenticator::authenticate`] on its blocking pool, and only when
+//! [`Authenticator::authenticate_cached`] (a cache hit) has no answer.
 //!
 //! # Layout
 //! - [`credentials`]: `Credentials` and the `Authorization: Basic` parser.
@@ -29,6 +30,8 @@
 //!   policies.
 //! - [`htpasswd`]: the htpasswd file (bcrypt only) and its authenticator.
 //! - [`rules`]: per-repository access rules (`AccessRules`), patterns, groups.
+//! - [`cache`]: `CachingAuthenticator`, bcrypt once per credential (salted
+//!   SHA-256 keys, short TTL, bounded, invalidated on reload).
 //! - [`hash`]: recognising the hash on an htpasswd line, and why it is refused.
 
 #![forbid(unsafe_code)]
@@ -36,6 +39,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod anonymous;
+pub mod cache;
 pub mod credentials;
 pub mod hash;
 pub mod htpasswd;
@@ -44,6 +48,7 @@ pub mod scope;
 pub mod traits;
 
 pub use anonymous::{AllowAll, Anonymous, AuthenticatedOnly};
+pub use cache::CachingAuthenticator;
 pub use credentials::Credentials;
 pub use hash::{HashKind, LineError};
 pub use htpasswd::{Htpasswd, HtpasswdAuthenticator, HtpasswdError};

@@ -24,6 +24,21 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug + 'static {
     /// internal error and carries no detail for the client.
     fn authenticate(&self, credentials: Option<&Credentials>) -> Result<Identity, Refusal>;
 
+    /// The answer when it needs no slow work: no credentials to check, or a
+    /// credential verified recently (see
+    /// [`CachingAuthenticator`](crate::CachingAuthenticator)). `None` means
+    /// "call [`Authenticator::authenticate`]", on the blocking pool. Must
+    /// never block; must agree with `authenticate` whenever it answers.
+    ///
+    /// The default has no fast path.
+    fn authenticate_cached(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Option<Result<Identity, Refusal>> {
+        let _ = credentials;
+        None
+    }
+
     /// The challenge to send with a 401 (`None`: this authenticator never
     /// refuses). Also what to send when authorization denies an anonymous
     /// identity: a 401 with a challenge tells the client to log in, where a
@@ -38,4 +53,23 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
     /// catalog, the `/v2/` version check).
     fn authorize(&self, identity: &Identity, repository: Option<&RepoName>, action: Action)
         -> bool;
+}
+
+/// A shared authenticator is an authenticator: lets one be wrapped (by a
+/// cache) and reloaded (by its owner) at once.
+impl<T: Authenticator + ?Sized> Authenticator for std::sync::Arc<T> {
+    fn authenticate(&self, credentials: Option<&Credentials>) -> Result<Identity, Refusal> {
+        (**self).authenticate(credentials)
+    }
+
+    fn authenticate_cached(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Option<Result<Identity, Refusal>> {
+        (**self).authenticate_cached(credentials)
+    }
+
+    fn challenge(&self) -> Option<Challenge> {
+        (**self).challenge()
+    }
 }

@@ -5,7 +5,8 @@
 //! authorizer's decision (401 with a challenge when it is not). A request
 //! with credentials is throttled when its address or user failed too often,
 //! then verified on tokio's blocking pool, since bcrypt takes milliseconds by
-//! design and must never stall the async workers.
+//! design and must never stall the async workers. Credentials verified
+//! recently are answered inline, without the pool (the cache).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub async fn authenticate(
     let user = credentials.username.clone();
     if let Err(wait) = throttle.check(Instant::now(), peer, Some(&user)) {
         return Err(too_many(wait.as_secs().max(1)));
+    }
+    if let Some(answer) = authenticator.authenticate_cached(Some(&credentials)) {
+        // Verified recently: no bcrypt, no blocking pool.
+        return answer.map_err(|_| ApiError::Unauthorized(challenge));
     }
     let authenticator = Arc::clone(authenticator);
     let verified =

@@ -6,8 +6,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_auth::{AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer};
-use registry_storage::{FsBackend, Store};
+use registry_auth::{
+    AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, CachingAuthenticator,
+};
+use registry_storage::{CacheConfig, FsBackend, Store};
 use tokio::net::TcpListener;
 
 use crate::auth_file::HtpasswdFile;
@@ -70,12 +72,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     {
         Some((path, realm)) => {
             check_readable("htpasswd file", path).map_err(|e| e.to_string())?;
-            let users = Arc::new(HtpasswdFile::load(path, realm).map_err(|e| e.to_string())?);
+            let file = Arc::new(HtpasswdFile::load(path, realm).map_err(|e| e.to_string())?);
             tracing::info!(file = %path.display(), "basic auth on");
-            let watched = Arc::clone(&users);
+            // bcrypt once per credential, not per request (registry-auth/src/cache.rs).
+            let users = Arc::new(CachingAuthenticator::new(Arc::clone(&file)));
+            let (watched, cache) = (Arc::clone(&file), Arc::clone(&users));
             spawn_watch(vec![path.clone()], RELOAD_INTERVAL, move || {
                 match watched.reload() {
                     Ok(count) => {
+                        // A removed user or a changed password must not live on in the cache.
+                        cache.invalidate();
                         tracing::info!(users = count, file = %watched.path().display(), "htpasswd reloaded")
                     }
                     Err(e) => {
@@ -121,7 +127,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         );
     }
 
-    let registry = Registry::builder(Store::new(Arc::new(backend)))
+    let store = Store::new(Arc::new(backend)).with_cache(CacheConfig::default());
+    let registry = Registry::builder(store)
         .authenticator(authenticator)
         .authorizer(authorizer)
         .delete_enabled(settings.delete_enabled)

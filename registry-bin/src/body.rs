@@ -1,6 +1,12 @@
-//! The one loop that moves request bytes: write a frame to storage, then hash
-//! it, so the hash covers exactly the bytes stored. Memory is bounded by the
-//! frame size (hyper delivers what the socket read), never by the blob size.
+//! The one loop that moves request bytes: hand each frame to storage, hash it, and
+//! keep the two equal. Memory is bounded by a few batches of frames (hyper delivers what
+//! the socket read, up to its buffer size), never by the blob size.
+//!
+//! Three things overlap on a large push: the connection task receives frame `k + 2`,
+//! a blocking task hashes batch `k + 1`, and the storage writer writes batch `k`
+//! (it returns from `write` while its own blocking task works). On two cores this
+//! keeps SHA-256, the socket copy and the page-cache copy from queueing behind each
+//! other. Small bodies (under one batch) are hashed inline, without a hop.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +21,7 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use registry_core::upload::UploadSession;
 use registry_core::RegistryError;
 use registry_storage::BackendWriter;
+use tokio::task::JoinHandle;
 
 use crate::handlers::{content_length, header};
 use crate::http_error::ApiError;
@@ -32,6 +39,8 @@ pub enum StreamError {
     Client(BoxError),
     /// Storage refused the bytes.
     Storage(registry_storage::StorageError),
+    /// The hashing task died (a panic); the session must be rebuilt from storage.
+    Hashing(String),
 }
 
 impl From<StreamError> for ApiError {
@@ -42,6 +51,7 @@ impl From<StreamError> for ApiError {
             )
             .with_message(format!("request body ended early: {e}"))]),
             StreamError::Storage(e) => e.into(),
+            StreamError::Hashing(e) => ApiError::Internal(format!("hashing task failed: {e}")),
         }
     }
 }
@@ -58,32 +68,112 @@ async fn next_frame(
     }
 }
 
-/// Streams `body` into `writer`, feeding every written byte to `session`.
-/// Returns the number of bytes moved. On error, what was written before it
-/// stays written and hashed: the two never disagree.
+/// Frames are hashed off the connection task in batches of about this many bytes.
+const HASH_BATCH: usize = 1024 * 1024;
+
+/// Streams `body` into `writer`, feeding every byte handed to the writer to `session`.
+/// Returns the number of bytes moved. On error, every frame handed to the writer was
+/// also hashed before returning (the caller commits what arrived and the two agree),
+/// except after [`StreamError::Hashing`], where the caller must rebuild the session.
 pub async fn stream_into(
     body: &mut RequestBody,
     writer: &mut dyn BackendWriter,
     session: &mut UploadSession,
     idle: Duration,
 ) -> Result<u64, StreamError> {
+    let mut hashing = Hashing::new(session);
     let mut moved = 0u64;
-    while let Some(frame) = next_frame(body, idle).await {
-        let frame = frame.map_err(StreamError::Client)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers carry no content
+    let result = loop {
+        let Some(frame) = next_frame(body, idle).await else {
+            break Ok(());
         };
-        if data.is_empty() {
-            continue;
+        let data = match frame.map(|f| f.into_data()) {
+            Ok(Ok(data)) if !data.is_empty() => data,
+            Ok(_) => continue, // trailers and empty frames carry no content
+            Err(e) => break Err(StreamError::Client(e)),
+        };
+        if let Err(e) = writer.write(data.clone()).await {
+            break Err(StreamError::Storage(e));
         }
-        writer
-            .write(data.clone())
-            .await
-            .map_err(StreamError::Storage)?;
-        session.absorb(&data);
         moved += data.len() as u64;
+        if let Err(e) = hashing.push(data).await {
+            break Err(e);
+        }
+    };
+    let finished = hashing.finish(session).await;
+    result.and(finished).map(|()| moved)
+}
+
+/// The running hash, fed in batches by blocking tasks, one at a time and in order.
+struct Hashing {
+    /// The session while no batch is being hashed.
+    idle: Option<UploadSession>,
+    /// The batch being hashed; it hands back the session and its emptied frame list.
+    running: Option<JoinHandle<(UploadSession, Vec<Bytes>)>>,
+    batch: Vec<Bytes>,
+    batch_len: usize,
+    /// An emptied frame list handed back by the last task, reused for the next batch.
+    spare: Vec<Bytes>,
+}
+
+impl Hashing {
+    /// Takes the session out of `slot` (a fresh one stays there until `finish`).
+    fn new(slot: &mut UploadSession) -> Hashing {
+        let placeholder = UploadSession::new(slot.algorithm());
+        Hashing {
+            idle: Some(std::mem::replace(slot, placeholder)),
+            running: None,
+            batch: Vec::new(),
+            batch_len: 0,
+            spare: Vec::new(),
+        }
     }
-    Ok(moved)
+
+    /// Waits for the running batch and returns the session.
+    async fn settle(&mut self) -> Result<UploadSession, StreamError> {
+        if let Some(task) = self.running.take() {
+            let (session, frames) = task
+                .await
+                .map_err(|e| StreamError::Hashing(e.to_string()))?;
+            self.spare = frames;
+            return Ok(session);
+        }
+        // Never both empty: `new` fills `idle`, and every `take` refills one of them.
+        self.idle
+            .take()
+            .ok_or_else(|| StreamError::Hashing("session lost".into()))
+    }
+
+    /// Queues a frame; starts hashing the batch once it is large enough.
+    async fn push(&mut self, data: Bytes) -> Result<(), StreamError> {
+        self.batch_len += data.len();
+        self.batch.push(data);
+        if self.batch_len < HASH_BATCH {
+            return Ok(());
+        }
+        let mut session = self.settle().await?;
+        let full = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        self.batch_len = 0;
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let mut full = full;
+            for frame in &full {
+                session.absorb(frame);
+            }
+            full.clear();
+            (session, full)
+        }));
+        Ok(())
+    }
+
+    /// Hashes what is left and puts the session back into `slot`.
+    async fn finish(mut self, slot: &mut UploadSession) -> Result<(), StreamError> {
+        let mut session = self.settle().await?;
+        for frame in &self.batch {
+            session.absorb(frame);
+        }
+        *slot = session;
+        Ok(())
+    }
 }
 
 /// Reads a whole small body (a manifest), refusing more than `limit` bytes
@@ -191,4 +281,115 @@ pub async fn discard_unread(body: &mut RequestBody, headers: &HeaderMap, idle: D
         }
     };
     let _ = tokio::time::timeout(DISCARD_TIME, discard).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::StreamBody;
+    use registry_core::{Algorithm, Digest};
+    use registry_storage::{Backend, MemoryBackend};
+
+    use super::*;
+
+    fn body(frames: Vec<Result<Bytes, BoxError>>) -> RequestBody {
+        let frames = frames.into_iter().map(|f| f.map(http_body::Frame::data));
+        StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+    }
+
+    /// Frames of uneven sizes adding up to several hash batches.
+    fn frames() -> (Vec<Bytes>, Vec<u8>) {
+        let mut all = Vec::new();
+        let mut frames = Vec::new();
+        for n in 0..200u32 {
+            let len = [1, 16_384, 65_536, 300_000, 7][n as usize % 5];
+            let frame: Vec<u8> = (0..len).map(|i| (i as u32).wrapping_mul(n) as u8).collect();
+            all.extend_from_slice(&frame);
+            frames.push(Bytes::from(frame));
+        }
+        (frames, all)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_exactly_what_it_stores() {
+        let (frames, all) = frames();
+        assert!(all.len() > 4 * HASH_BATCH);
+        let backend = MemoryBackend::new();
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        session.absorb(b"earlier chunk");
+        let mut b = body(frames.into_iter().map(Ok).collect());
+        let moved = stream_into(
+            &mut b,
+            writer.as_mut(),
+            &mut session,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved, all.len() as u64);
+        writer.commit().await.unwrap();
+        let mut expected = b"earlier chunk".to_vec();
+        expected.extend_from_slice(&all);
+        assert_eq!(
+            session
+                .finish(&Digest::of(Algorithm::Sha256, &expected))
+                .map(drop),
+            Ok(())
+        );
+        assert_eq!(backend.get("k").await.unwrap().unwrap(), all);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_body_leaves_hash_and_storage_equal() {
+        let (frames, _) = frames();
+        let mut sent: Vec<Result<Bytes, BoxError>> =
+            frames[..120].iter().cloned().map(Ok).collect();
+        sent.push(Err("connection reset".into()));
+        let backend = MemoryBackend::new();
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        let mut b = body(sent);
+        let err = stream_into(
+            &mut b,
+            writer.as_mut(),
+            &mut session,
+            Duration::from_secs(60),
+        )
+        .await;
+        assert!(matches!(err, Err(StreamError::Client(_))), "{err:?}");
+        writer.commit().await.unwrap();
+        let stored = backend.get("k").await.unwrap().unwrap();
+        assert_eq!(session.offset(), stored.len() as u64);
+        assert_eq!(
+            session
+                .finish(&Digest::of(Algorithm::Sha256, &stored))
+                .map(drop),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn small_bodies_are_hashed_inline() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let mut writer = backend.append("k").await.unwrap();
+        let mut session = UploadSession::new(Algorithm::Sha256);
+        let mut b = body(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::new())]);
+        assert_eq!(
+            stream_into(
+                &mut b,
+                writer.as_mut(),
+                &mut session,
+                Duration::from_secs(60)
+            )
+            .await
+            .unwrap(),
+            3
+        );
+        writer.commit().await.unwrap();
+        assert!(session
+            .finish(&Digest::of(Algorithm::Sha256, b"abc"))
+            .is_ok());
+    }
 }

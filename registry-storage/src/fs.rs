@@ -9,7 +9,8 @@
 //! - `delete` removes the file or tree, then the directories it left empty (up to the
 //!   root), so a prefix exists exactly while it holds objects, as in the memory backend.
 //!   Operations that create files retry when such a cleanup removes their fresh directory.
-//! - `append` buffers about 1 MiB before each write and fsyncs on `commit`.
+//! - `append` buffers about 1 MiB before each `writev`, writes while the caller receives
+//!   the next frames, starts a background `fdatasync` every 32 MiB and fsyncs on `commit`.
 //!
 //! All file IO runs on tokio's blocking pool, never on an async worker.
 //!
@@ -94,7 +95,19 @@ impl Backend for FsBackend {
     async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
         let path = self.path(key)?;
         let root = self.root.clone();
-        run_blocking(key, move || blocking::put_atomic(&root, &path, &value)).await
+        run_blocking(key, move || {
+            blocking::put_atomic(&root, &path, &value, true)
+        })
+        .await
+    }
+
+    async fn put_unsynced(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        let root = self.root.clone();
+        run_blocking(key, move || {
+            blocking::put_atomic(&root, &path, &value, false)
+        })
+        .await
     }
 
     async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError> {

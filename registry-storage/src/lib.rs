@@ -8,7 +8,9 @@
 //! operation leaves temporary files or upload directories behind.
 //!
 //! This crate never parses HTTP, never hashes (the caller verifies digests with
-//! `registry_core::BlobHasher` as it writes) and never reads a clock: time is a parameter.
+//! `registry_core::BlobHasher` as it writes) and never reads the wall clock: time is a
+//! parameter. The one exception is the optional metadata cache, whose TTL runs on
+//! tokio's monotonic clock (paused and advanced in tests).
 //!
 //! # Layout
 //! - [`error`]: `StorageError`, the one error type of this boundary.
@@ -36,4 +38,4 @@ pub use backend::{check_key, Backend, BackendWriter, ByteStream};
 pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;
-pub use store::{Store, StoredManifest};
+pub use store::{CacheConfig, Store, StoredManifest};

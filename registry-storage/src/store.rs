@@ -17,7 +17,9 @@
 //! - `uploads.rs`: upload sessions: create, append, commit into a blob, cancel.
 //! - `manifests.rs`: manifests and referrers.
 //! - `tags.rs`: tags, repository existence and the catalog.
+//! - `cache.rs`: the optional in-memory cache of tags and manifests.
 
+mod cache;
 mod manifests;
 mod tags;
 mod uploads;
@@ -30,11 +32,15 @@ use registry_core::{Digest, RepoName, UploadId};
 use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
 use crate::layout;
+pub use cache::CacheConfig;
+use cache::MetaCache;
 
-/// Registry semantics over a backend. Cheap to clone: clones share the backend.
+/// Registry semantics over a backend. Cheap to clone: clones share the backend and the
+/// metadata cache, if any.
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    cache: Option<Arc<MetaCache>>,
 }
 
 /// A manifest as stored: its media type and the exact bytes received.
@@ -49,10 +55,24 @@ pub struct StoredManifest {
 impl Store {
     /// A store over `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            cache: None,
+        }
+    }
+
+    /// The same store with tags and manifests cached in memory (see `store/cache.rs`):
+    /// exact for writes made through this store, `config.ttl` stale at most for writes
+    /// made by other processes sharing the storage.
+    pub fn with_cache(self, config: CacheConfig) -> Store {
+        Store {
+            cache: Some(Arc::new(MetaCache::new(config))),
+            ..self
+        }
     }
 
     /// The backend, for callers that need a raw operation (tests, maintenance jobs).
+    /// Writes made through it bypass the metadata cache.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }

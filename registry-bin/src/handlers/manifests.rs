@@ -107,16 +107,23 @@ pub async fn put(
     Ok(reply)
 }
 
-/// Fails with one MANIFEST_BLOB_UNKNOWN per missing blob.
+/// Blob lookups of one manifest that run at once.
+const CONCURRENT_LOOKUPS: usize = 16;
+
+/// Fails with one MANIFEST_BLOB_UNKNOWN per missing blob. Lookups run
+/// `CONCURRENT_LOOKUPS` at a time.
 async fn check_blobs(shared: &Shared, name: &RepoName, parsed: &Manifest) -> Result<(), ApiError> {
+    let blobs: Vec<_> = parsed.required_blobs().collect();
+    let mut sizes = Vec::with_capacity(blobs.len());
+    for group in blobs.chunks(CONCURRENT_LOOKUPS) {
+        let lookups = group
+            .iter()
+            .map(|blob| shared.store.repo_blob_size(name, &blob.digest));
+        sizes.extend(futures::future::join_all(lookups).await);
+    }
     let mut missing = Vec::new();
-    for blob in parsed.required_blobs() {
-        if shared
-            .store
-            .repo_blob_size(name, &blob.digest)
-            .await?
-            .is_none()
-        {
+    for (blob, size) in blobs.iter().zip(sizes) {
+        if size?.is_none() {
             missing.push(
                 RegistryError::new(ErrorCode::ManifestBlobUnknown)
                     .with_message(format!("blob unknown to registry: {}", blob.digest))

@@ -131,3 +131,60 @@ async fn delete_removes_the_blob_from_the_repository() {
     assert_eq!(res.status(), 404);
     assert_eq!(error_codes(res).await, ["BLOB_UNKNOWN"]);
 }
+
+/// Blobs of several MiB cross every batch boundary of the push path (hash batches,
+/// writer batches, background syncs aside) and of the pull path (read-ahead chunks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_megabyte_blobs_round_trip_in_one_put_and_in_chunks() {
+    let s = TestServer::with_auth().await;
+    let data: Vec<u8> = (0..(9u32 << 20) + 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let digest = s.push_blob("big/one", &data).await;
+    let res = s
+        .req(Method::GET, &format!("/v2/big/one/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.bytes().await.unwrap() == data, "pulled bytes differ");
+    let res = s
+        .req(Method::GET, &format!("/v2/big/one/blobs/{digest}"))
+        .header("range", "bytes=1048000-3146000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 206);
+    assert!(res.bytes().await.unwrap() == data[1_048_000..=3_146_000]);
+
+    // The same bytes in 3 MiB PATCHes into another repository.
+    let res = s
+        .req(Method::POST, "/v2/big/two/blobs/uploads/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let mut location = res.headers()["location"].to_str().unwrap().to_owned();
+    for (i, chunk) in data.chunks(3 << 20).enumerate() {
+        let start = i * (3 << 20);
+        let res = s
+            .req(Method::PATCH, &location)
+            .header("content-type", "application/octet-stream")
+            .header(
+                "content-range",
+                format!("{start}-{}", start + chunk.len() - 1),
+            )
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        location = res.headers()["location"].to_str().unwrap().to_owned();
+    }
+    let res = s
+        .req(Method::PUT, &format!("{location}?digest={digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+}

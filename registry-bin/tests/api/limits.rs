@@ -154,7 +154,7 @@ async fn huge_headers_are_refused() {
     tokio::task::spawn_blocking(move || {
         let request = format!(
             "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(200 * 1024)
+            "a".repeat(2 * 1024 * 1024)
         );
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
         stream

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use registry_auth::{AuthenticatedOnly, Htpasswd, HtpasswdAuthenticator};
+use registry_auth::{AuthenticatedOnly, CachingAuthenticator, Htpasswd, HtpasswdAuthenticator};
 use registry_bin::{serve, Registry, RegistryBuilder, ServeOptions};
-use registry_storage::{FsBackend, Store};
+use registry_storage::{CacheConfig, FsBackend, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
 
@@ -61,11 +61,15 @@ impl TestServer {
         options: ServeOptions,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(Arc::new(FsBackend::new(dir.path())));
+        // As the binary composes it: metadata and credentials cached.
+        let store =
+            Store::new(Arc::new(FsBackend::new(dir.path()))).with_cache(CacheConfig::default());
         let mut builder = Registry::builder(store);
         if let Some(users) = users {
             builder = builder
-                .authenticator(Arc::new(HtpasswdAuthenticator::new(users, REALM)))
+                .authenticator(Arc::new(CachingAuthenticator::new(
+                    HtpasswdAuthenticator::new(users, REALM),
+                )))
                 .authorizer(Arc::new(AuthenticatedOnly));
         }
         let registry = configure(builder).build();

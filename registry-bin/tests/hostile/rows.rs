@@ -24,7 +24,7 @@ pub(crate) fn rows(t: &Target) -> Vec<Row> {
     let long_name = "a".repeat(300);
     let deep_name = vec!["a"; 300].join("/");
     let long_tag = "t".repeat(129);
-    let big_header = format!("X-Filler: {}", "f".repeat(70 * 1024));
+    let big_header = format!("X-Filler: {}", "f".repeat(1100 * 1024));
     let long_target = format!("/v2/{REPO}/tags/list?last={}", "x".repeat(70 * 1024));
     let many_headers: Vec<String> = (0..200).map(|i| format!("X-H{i}: v")).collect();
     let many_headers: Vec<&[u8]> = many_headers.iter().map(String::as_bytes).collect();
@@ -78,7 +78,7 @@ pub(crate) fn rows(t: &Target) -> Vec<Row> {
         // Long names and headers.
         t.row("300-character name", "GET", &p(format!("/v2/{long_name}/tags/list")), &[], b"", Spec(400, "NAME_INVALID")),
         t.row("300-component name", "GET", &p(format!("/v2/{deep_name}/tags/list")), &[], b"", Spec(400, "NAME_INVALID")),
-        t.row("header over 64 KiB", "GET", b"/v2/", &[big_header.as_bytes()], b"", Status(&[431])),
+        t.row("header over 1 MiB", "GET", b"/v2/", &[big_header.as_bytes()], b"", Status(&[431])),
         t.row("request target over 64 KiB", "GET", long_target.as_bytes(), &[], b"", Status(&[414, 431])),
         t.row("200 headers", "GET", b"/v2/", &many_headers, b"", Status(&[431])),
         // Invalid UTF-8.

@@ -12,6 +12,7 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     absent(b).await;
     invalid_keys(b).await;
     put_get_stat(b).await;
+    put_unsynced(b).await;
     ranged_reads(b).await;
     append_resume_cancel(b).await;
     list_sorted(b).await;
@@ -20,6 +21,21 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     assert!(b.delete("suite").await.expect("delete suite/"));
     let root = b.list("").await.expect("list root");
     assert!(root.is_empty(), "backend cases left {root:?}");
+}
+
+/// `put_unsynced` is a `put` in every visible way: creates parents, replaces, hides temps.
+async fn put_unsynced(b: &Arc<dyn Backend>) {
+    let k = "suite/unsynced/a/b";
+    b.put_unsynced(k, Bytes::from_static(b"one"))
+        .await
+        .expect("put_unsynced");
+    b.put_unsynced(k, Bytes::from_static(b"two!"))
+        .await
+        .expect("replace");
+    assert_eq!(b.get(k).await, Ok(Some(Bytes::from_static(b"two!"))));
+    assert_eq!(b.stat(k).await, Ok(Some(4)));
+    assert_eq!(b.list("suite/unsynced/a").await, Ok(vec!["b".to_owned()]));
+    assert_eq!(b.delete("suite/unsynced").await, Ok(true));
 }
 
 fn not_found(key: &str) -> StorageError {

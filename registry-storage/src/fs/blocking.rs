@@ -26,14 +26,15 @@ pub(super) fn parent(path: &Path) -> io::Result<&Path> {
 pub(super) fn in_dir<T>(dir: &Path, mut create: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     let mut attempt = 0;
     loop {
-        // `create_dir_all` reports AlreadyExists when a concurrent prune
-        // removes the directory between its `mkdir` and its `is_dir` check.
         let made = match fs::create_dir_all(dir) {
+            // std's `create_dir_all` answers AlreadyExists when its `mkdir` found the
+            // directory and a concurrent prune removed it before its `is_dir` check: the
+            // same race, seen one step earlier.
             Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < RETRIES => {
                 attempt += 1;
                 continue;
             }
-            other => other,
+            made => made,
         };
         match made.and_then(|()| create()) {
             Err(e) if e.kind() == ErrorKind::NotFound && attempt < RETRIES => attempt += 1,
@@ -97,7 +98,8 @@ pub(super) fn stat(path: &Path) -> io::Result<Option<u64>> {
 }
 
 /// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory.
-pub(super) fn put_atomic(root: &Path, path: &Path, value: &[u8]) -> io::Result<()> {
+/// Without `durable`, the two fsyncs are skipped: still atomic, not yet durable.
+pub(super) fn put_atomic(root: &Path, path: &Path, value: &[u8], durable: bool) -> io::Result<()> {
     let dir = parent(path)?;
     let tmp = dir.join(temp_name());
     let mut file = in_dir(dir, || {
@@ -105,9 +107,9 @@ pub(super) fn put_atomic(root: &Path, path: &Path, value: &[u8]) -> io::Result<(
     })?;
     let result = file
         .write_all(value)
-        .and_then(|()| file.sync_data())
+        .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path))
-        .and_then(|()| sync_dir(dir));
+        .and_then(|()| if durable { sync_dir(dir) } else { Ok(()) });
     if result.is_err() {
         // Best effort: the original error is the one worth reporting.
         let _ = fs::remove_file(&tmp);
@@ -154,9 +156,9 @@ pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
         sync_dir(dir)?;
         let from_dir = parent(from)?;
         if from_dir != dir {
-            // The source entry is gone either way; syncing its directory only makes that
-            // durable sooner, so a failure here is not the caller's problem.
-            let _ = sync_dir(from_dir);
+            // The source entry is gone either way; a crash can only bring it back as a
+            // leftover (upload garbage), never lose the target, so its directory is not
+            // synced: that fsync cost every push a disk round trip for nothing.
             prune(root, from_dir);
         }
     }

@@ -38,13 +38,23 @@ impl Store {
         if self.backend.stat(&blob).await? != Some(len) {
             self.backend.put(&blob, bytes).await?;
         }
-        self.link_blob(repo, digest).await?;
         let key = layout::revision_link(repo, digest);
         let link = serde_json::to_vec(&RevisionLink {
             media_type: media_type.to_owned(),
         })
         .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
-        self.backend.put(&key, Bytes::from(link)).await
+        // Both links point at the data written above and not at each other: write them
+        // at once (each is still durable before this returns).
+        let result = futures::future::try_join(
+            self.link_blob(repo, digest),
+            self.backend.put(&key, Bytes::from(link)),
+        )
+        .await
+        .map(drop);
+        if let Some(cache) = &self.cache {
+            cache.forget_manifest(&key);
+        }
+        result
     }
 
     /// The manifest if `repo` has it (revision link present) and its bytes exist.
@@ -54,18 +64,27 @@ impl Store {
         digest: &Digest,
     ) -> Result<Option<StoredManifest>, StorageError> {
         let key = layout::revision_link(repo, digest);
+        let ticket = match self.cache.as_ref().map(|c| c.manifest(&key)) {
+            Some(Ok(manifest)) => return Ok(Some(manifest)),
+            Some(Err(ticket)) => Some(ticket),
+            None => None,
+        };
         let Some(link) = self.backend.get(&key).await? else {
             return Ok(None);
         };
-        let link: RevisionLink =
-            serde_json::from_slice(&link).map_err(|_| StorageError::Corrupt { key })?;
+        let link: RevisionLink = serde_json::from_slice(&link)
+            .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
         let Some(bytes) = self.backend.get(&layout::blob_data(digest)).await? else {
             return Ok(None);
         };
-        Ok(Some(StoredManifest {
+        let manifest = StoredManifest {
             media_type: link.media_type,
             bytes,
-        }))
+        };
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            cache.fill_manifest(ticket, &key, &manifest);
+        }
+        Ok(Some(manifest))
     }
 
     /// Whether `repo` has the manifest (revision link present and its bytes exist).
@@ -93,6 +112,20 @@ impl Store {
     /// The blob bytes and their `_layers` link stay (garbage collection's job), and so do
     /// the referrers *of* this digest: the spec lets referrers outlive their subject.
     pub async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        subject: Option<&Digest>,
+    ) -> Result<bool, StorageError> {
+        let result = self.delete_manifest_uncached(repo, digest, subject).await;
+        if let Some(cache) = &self.cache {
+            cache.forget_manifest(&layout::revision_link(repo, digest));
+            cache.forget_tags_under(&layout::tags_dir(repo));
+        }
+        result
+    }
+
+    async fn delete_manifest_uncached(
         &self,
         repo: &RepoName,
         digest: &Digest,

@@ -19,12 +19,15 @@ impl Store {
         tag: &Tag,
         digest: &Digest,
     ) -> Result<(), StorageError> {
-        self.backend
-            .put(
-                &layout::tag_link(repo, tag),
-                Bytes::from(digest.to_string()),
-            )
-            .await
+        let key = layout::tag_link(repo, tag);
+        let result = self
+            .backend
+            .put(&key, Bytes::from(digest.to_string()))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.forget_tag(&key);
+        }
+        result
     }
 
     /// The digest `tag` points at; `None` when there is no such tag, `Err(Corrupt)` when
@@ -35,15 +38,29 @@ impl Store {
         tag: &Tag,
     ) -> Result<Option<Digest>, StorageError> {
         let key = layout::tag_link(repo, tag);
-        match self.backend.get(&key).await? {
-            None => Ok(None),
-            Some(content) => parse_stored_digest(&key, &content).map(Some),
+        let ticket = match self.cache.as_ref().map(|c| c.tag(&key)) {
+            Some(Ok(digest)) => return Ok(Some(digest)),
+            Some(Err(ticket)) => Some(ticket),
+            None => None,
+        };
+        let Some(content) = self.backend.get(&key).await? else {
+            return Ok(None);
+        };
+        let digest = parse_stored_digest(&key, &content)?;
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            cache.fill_tag(ticket, &key, &digest);
         }
+        Ok(Some(digest))
     }
 
     /// Removes the tag (not the manifest). `Ok(false)` when there was no such tag.
     pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StorageError> {
-        self.backend.delete(&layout::tag_link(repo, tag)).await
+        let key = layout::tag_link(repo, tag);
+        let result = self.backend.delete(&key).await;
+        if let Some(cache) = &self.cache {
+            cache.forget_tag(&key);
+        }
+        result
     }
 
     /// The repository's tags sorted by bytes; `None` when the repository does not exist.

@@ -32,7 +32,10 @@ struct StartedAt {
 
 impl Store {
     /// Starts an upload: writes `startedat`, then an empty `data` (an upload exists once its
-    /// data does, so `startedat` is always there for an existing upload).
+    /// data does, so `startedat` is always there for an existing upload). Neither is synced
+    /// ([`Backend::put_unsynced`](crate::Backend::put_unsynced)): a crash may lose an upload
+    /// that has no bytes yet, and its client then starts over; the bytes themselves are
+    /// synced by every `commit` of the writer.
     pub async fn create_upload(
         &self,
         repo: &RepoName,
@@ -42,9 +45,9 @@ impl Store {
         let key = layout::upload_started_at(repo, id);
         let info = serde_json::to_vec(&StartedAt { started: now_unix })
             .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
-        self.backend.put(&key, Bytes::from(info)).await?;
+        self.backend.put_unsynced(&key, Bytes::from(info)).await?;
         self.backend
-            .put(&layout::upload_data(repo, id), Bytes::new())
+            .put_unsynced(&layout::upload_data(repo, id), Bytes::new())
             .await
     }
 
@@ -151,8 +154,13 @@ impl Store {
             .stat(&blob)
             .await?
             .ok_or(StorageError::NotFound { key: blob })?;
-        self.link_blob(repo, digest).await?;
-        self.backend.delete(&layout::upload_dir(repo, id)).await?;
+        // Independent once the data is in place: link and clean up at once.
+        let upload_dir = layout::upload_dir(repo, id);
+        futures::future::try_join(
+            self.link_blob(repo, digest),
+            self.backend.delete(&upload_dir),
+        )
+        .await?;
         Ok(size)
     }
 

@@ -1,0 +1,314 @@
+//! The HTTP client (hyper 1, pooled HTTP/1.1 connections, no TLS) and the
+//! registry operations the workloads are made of.
+//!
+//! Uploads use the two-request monolithic form (POST, then PUT with the body
+//! and `?digest=`) and the chunked form (POST, PATCH with `Content-Range`,
+//! PUT), which every Distribution-compatible registry accepts. `Location`
+//! may be relative (this project) or absolute with a `_state` query
+//! (Distribution): both are followed as given.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Longest any single request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the manifest GETs accept: the four image media types.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+
+/// Media type of the manifests the workloads push.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A finished request: status, `Location`, and how many body bytes came back
+/// (the body is read to the end and dropped, never hashed).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body_len: u64,
+    pub elapsed: Duration,
+}
+
+/// One registry, one user; cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    auth: HeaderValue,
+}
+
+/// Errors are text: the workload reports the first one.
+pub type Result<T> = std::result::Result<T, String>;
+
+impl Client {
+    /// A client for `base` (`http://host:port`) with basic credentials.
+    pub fn new(base: &str, user: &str, password: &str) -> Client {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .http1_max_buf_size(1024 * 1024)
+            .build(connector);
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let auth = HeaderValue::try_from(format!("Basic {token}"))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+        }
+    }
+
+    /// The same registry and pool with other credentials.
+    pub fn with_user(&self, user: &str, password: &str) -> Client {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Client {
+            auth: HeaderValue::try_from(format!("Basic {token}"))
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+            ..self.clone()
+        }
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{}", self.base, path_or_url)
+        }
+    }
+
+    /// Sends one request and drains the response body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(self.url(path_or_url))
+            .header("authorization", self.auth.clone());
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        if !body.is_empty() || method == Method::PUT || method == Method::PATCH {
+            builder = builder.header("content-length", body.len().to_string());
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| format!("building {method} {path_or_url}: {e}"))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| format!("{method} {path_or_url}: {e}"))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body = response.into_body();
+            let mut body_len = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("{method} {path_or_url} body: {e}"))?;
+                if let Some(data) = frame.data_ref() {
+                    body_len += data.len() as u64;
+                }
+            }
+            Ok(Answer {
+                status,
+                location,
+                body_len,
+                elapsed: started.elapsed(),
+            })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("{method} {path_or_url}: timed out"))?
+    }
+
+    /// Like [`Client::send`], but any status other than `expected` is an error.
+    pub async fn expect(
+        &self,
+        expected: u16,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer> {
+        let answer = self
+            .send(method.clone(), path_or_url, headers, body)
+            .await?;
+        if answer.status.as_u16() != expected {
+            return Err(format!(
+                "{method} {path_or_url}: expected {expected}, got {}",
+                answer.status
+            ));
+        }
+        Ok(answer)
+    }
+
+    /// `POST /v2/<repo>/blobs/uploads/`: the upload's `Location`.
+    pub async fn start_upload(&self, repo: &str) -> Result<String> {
+        let answer = self
+            .expect(
+                202,
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/"),
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        answer
+            .location
+            .ok_or_else(|| "upload started without a Location".to_owned())
+    }
+
+    /// POST, then PUT with the whole blob: the monolithic push.
+    pub async fn push_blob(&self, repo: &str, digest: &str, data: Bytes) -> Result<()> {
+        let location = self.start_upload(repo).await?;
+        self.expect(
+            201,
+            Method::PUT,
+            &with_digest(&location, digest),
+            &[("content-type", "application/octet-stream")],
+            data,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// POST, PATCH per `chunk` bytes (with `Content-Range`), PUT `?digest=`.
+    /// Returns the latency of every PATCH.
+    pub async fn push_blob_chunked(
+        &self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+        chunk: usize,
+    ) -> Result<Vec<Duration>> {
+        let mut location = self.start_upload(repo).await?;
+        let mut latencies = Vec::new();
+        let mut offset = 0usize;
+        while offset < data.len() {
+            let end = (offset + chunk).min(data.len());
+            let range = format!("{}-{}", offset, end - 1);
+            let answer = self
+                .expect(
+                    202,
+                    Method::PATCH,
+                    &location,
+                    &[
+                        ("content-type", "application/octet-stream"),
+                        ("content-range", &range),
+                    ],
+                    data.slice(offset..end),
+                )
+                .await?;
+            latencies.push(answer.elapsed);
+            if let Some(next) = answer.location {
+                location = next;
+            }
+            offset = end;
+        }
+        self.expect(
+            201,
+            Method::PUT,
+            &with_digest(&location, digest),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .map(drop)?;
+        Ok(latencies)
+    }
+
+    /// `HEAD /v2/<repo>/blobs/<digest>`: whether the registry has it.
+    pub async fn has_blob(&self, repo: &str, digest: &str) -> Result<bool> {
+        let answer = self
+            .send(
+                Method::HEAD,
+                &format!("/v2/{repo}/blobs/{digest}"),
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        match answer.status.as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            other => Err(format!("HEAD blob {digest}: unexpected {other}")),
+        }
+    }
+
+    /// `GET /v2/<repo>/blobs/<digest>`: the number of bytes received.
+    pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<Answer> {
+        self.expect(
+            200,
+            Method::GET,
+            &format!("/v2/{repo}/blobs/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>` of a Docker schema 2 manifest.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, manifest: Bytes) -> Result<()> {
+        self.expect(
+            201,
+            Method::PUT,
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("content-type", DOCKER_MANIFEST)],
+            manifest,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /v2/<repo>/manifests/<reference>` accepting every image type.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Answer> {
+        self.expect(
+            200,
+            Method::GET,
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("accept", ACCEPT_MANIFESTS)],
+            Bytes::new(),
+        )
+        .await
+    }
+}
+
+/// Adds `digest=` to an upload URL that may already have a query.
+fn with_digest(location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_joins_any_location() {
+        assert_eq!(
+            with_digest("/v2/a/u/1", "sha256:x"),
+            "/v2/a/u/1?digest=sha256:x"
+        );
+        assert_eq!(
+            with_digest("http://h/v2/a/u/1?_state=abc", "sha256:x"),
+            "http://h/v2/a/u/1?_state=abc&digest=sha256:x"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Blob contents: pseudo-random bytes from a seed (incompressible, so no
+//! layer of the stack can cheat on them) and their digests.
+
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+
+/// `len` pseudo-random bytes; equal seeds give equal bytes.
+pub fn random_bytes(seed: u64, len: usize) -> Bytes {
+    let mut buf = vec![0u8; len];
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        word.copy_from_slice(&splitmix(&mut state).to_le_bytes());
+    }
+    let tail = words.into_remainder();
+    let last = splitmix(&mut state).to_le_bytes();
+    tail.copy_from_slice(&last[..tail.len()]);
+    Bytes::from(buf)
+}
+
+/// One step of SplitMix64.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A Docker schema 2 image manifest for a config and layers (digest, size).
+pub fn manifest(config: (&str, usize), layers: &[(String, usize)]) -> Bytes {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, s)| {
+            format!(
+                r#"{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{s},"digest":"{d}"}}"#
+            )
+        })
+        .collect();
+    Bytes::from(format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{}]}}"#,
+        config.1,
+        config.0,
+        layers.join(",")
+    ))
+}
+
+/// A small, unique image config.
+pub fn config(id: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"bench":"{id}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_decide_the_bytes() {
+        assert_eq!(random_bytes(1, 1001), random_bytes(1, 1001));
+        assert_ne!(random_bytes(1, 64), random_bytes(2, 64));
+        assert_eq!(random_bytes(3, 13).len(), 13);
+    }
+
+    #[test]
+    fn manifest_is_json() {
+        let m = manifest(("sha256:c", 2), &[("sha256:l".to_owned(), 5)]);
+        let v: serde_json::Value = serde_json::from_slice(&m).unwrap_or_default();
+        assert_eq!(v["layers"][0]["size"], 5);
+        assert_eq!(v["config"]["digest"], "sha256:c");
+    }
+}
