@@ -64,6 +64,11 @@ pub fn registry() -> Command {
 }
 
 fn field(line: &str, name: &str) -> Option<String> {
+    if line.starts_with('{') {
+        // JSON log lines (log.formatter: json).
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        return entry[name].as_str().map(str::to_owned);
+    }
     line.split(&format!("{name}="))
         .nth(1)?
         .split_whitespace()

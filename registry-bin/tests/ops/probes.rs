@@ -200,3 +200,32 @@ async fn metrics_after_known_traffic() {
         assert!(line.contains(field), "{field} missing in {line}");
     }
 }
+
+#[tokio::test]
+async fn json_logs_carry_one_object_per_request() {
+    let dir = workdir();
+    let config = config(dir.path(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  level: info\n", "  level: info\n  formatter: json\n");
+    std::fs::write(&config, text).unwrap();
+    let server = Binary::start(dir, &config, &[]);
+    let client = reqwest::Client::new();
+    let res = client
+        .get(server.url("http", "/v2/nothing/here/tags/list"))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let line = server.wait_log("tags_list", Duration::from_secs(5));
+    let entry: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(entry["level"], "INFO");
+    assert_eq!(entry["message"], "request");
+    assert_eq!(entry["route"], "tags_list");
+    assert_eq!(entry["repository"], "nothing/here");
+    assert_eq!(entry["status"], 404);
+    assert_eq!(entry["user"], USER);
+    assert_eq!(entry["method"], "GET");
+}
