@@ -72,9 +72,11 @@ async fn next_frame(
 const HASH_BATCH: usize = 1024 * 1024;
 
 /// Streams `body` into `writer`, feeding every byte handed to the writer to `session`.
-/// Returns the number of bytes moved. On error, every frame handed to the writer was
-/// also hashed before returning (the caller commits what arrived and the two agree),
-/// except after [`StreamError::Hashing`], where the caller must rebuild the session.
+/// Returns the number of bytes moved. After [`StreamError::Client`], every frame handed
+/// to the writer was also hashed (the caller commits what arrived and the two agree).
+/// After [`StreamError::Storage`] (the writer is broken) or [`StreamError::Hashing`],
+/// the caller must rebuild the session from what storage holds, as every handler does
+/// after any error.
 pub async fn stream_into(
     body: &mut RequestBody,
     writer: &mut dyn BackendWriter,
