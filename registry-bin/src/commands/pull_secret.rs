@@ -18,14 +18,13 @@
 //! The kubelet matches the `HOST` key against the host of each image
 //! reference, so it is a bare `host[:port]`.
 
-use std::fmt;
 use std::io::{BufRead, Write};
-use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::Args;
 
+use super::htpasswd::HtpasswdUser;
 use super::names::{Dns1123Label, Dns1123Subdomain, RegistryHost};
 use super::{read_password, write_out, CommandError, PasswordSource};
 
@@ -37,7 +36,7 @@ pub struct PullSecretArgs {
     pub server: RegistryHost,
     /// User the cluster pulls as (a user in the registry's htpasswd file).
     #[arg(long, value_name = "USER")]
-    pub username: BasicAuthUser,
+    pub username: HtpasswdUser,
     /// Read the password from the first line of standard input instead of
     /// prompting (twice, without echo) on the terminal.
     #[arg(long)]
@@ -55,45 +54,8 @@ pub struct PullSecretArgs {
     pub service_account: Option<Dns1123Subdomain>,
 }
 
-/// A user name HTTP basic auth can carry: not empty, no `:` (it ends the
-/// user in `USER:PASS`), no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BasicAuthUser(String);
-
-impl BasicAuthUser {
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BasicAuthUser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for BasicAuthUser {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.is_empty() {
-            return Err("the user name is empty".to_owned());
-        }
-        if s.contains(':') {
-            return Err(
-                "a user name cannot contain ':' (basic auth sends USER:PASSWORD)".to_owned(),
-            );
-        }
-        if s.chars().any(char::is_control) {
-            return Err("a user name cannot contain control characters".to_owned());
-        }
-        Ok(BasicAuthUser(s.to_owned()))
-    }
-}
-
 /// The `.dockerconfigjson` document, before base64.
-pub fn docker_config_json(server: &RegistryHost, user: &BasicAuthUser, password: &str) -> String {
+pub fn docker_config_json(server: &RegistryHost, user: &HtpasswdUser, password: &str) -> String {
     let auth = STANDARD.encode(format!("{user}:{password}"));
     serde_json::json!({
         "auths": {
