@@ -23,6 +23,8 @@ mod client;
 mod disk;
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/spawn.rs"]
+mod spawn;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -22,6 +22,8 @@ mod disk;
 mod raw;
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/spawn.rs"]
+mod spawn;
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};

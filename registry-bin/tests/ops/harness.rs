@@ -1,10 +1,11 @@
 //! Starting the real binary with a config file; test certificates come
 //! from [`TestCa`] (`tests/common/test_ca.rs`, shared with `tests/clients`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
+
+use crate::spawn;
 use std::time::Duration;
 
 pub use crate::test_ca::TestCa;
@@ -52,69 +53,28 @@ pub fn config(dir: &Path, extra_http: &str) -> PathBuf {
     path
 }
 
+/// `registry` with a clean environment.
 pub fn registry() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry"));
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("REGISTRY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn field(line: &str, name: &str) -> Option<String> {
-    if line.starts_with('{') {
-        // JSON log lines (log.formatter: json).
-        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
-        return entry[name].as_str().map(str::to_owned);
-    }
-    line.split(&format!("{name}="))
-        .nth(1)?
-        .split_whitespace()
-        .next()
-        .map(str::to_owned)
+    spawn::command()
 }
 
 impl Binary {
     /// Starts `registry serve --config <config> [args]` and waits until it listens.
     pub fn start(dir: tempfile::TempDir, config: &Path, args: &[&str]) -> Binary {
-        let mut child = registry()
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut addr = None;
-        let mut metrics_addr = None;
-        while addr.is_none() {
-            let line = logs
-                .recv_timeout(Duration::from_secs(20))
-                .expect("registry did not start");
-            if line.contains("metrics listening") {
-                metrics_addr = field(&line, "addr");
-            } else if line.contains("registry listening") {
-                addr = field(&line, "addr");
-            }
-        }
+        let mut cmd = registry();
+        cmd.arg("serve").arg("--config").arg(config).args(args);
+        let started = spawn::start(cmd, false);
+        let metrics_addr = started
+            .startup
+            .iter()
+            .find(|l| l.contains("metrics listening"))
+            .and_then(|l| spawn::field(l, "addr"));
         Binary {
-            child,
-            addr: addr.unwrap(),
+            child: started.child,
+            addr: started.addr,
             metrics_addr,
             dir,
-            logs,
+            logs: started.lines,
         }
     }
 

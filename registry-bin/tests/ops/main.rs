@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../common/spawn.rs"]
+mod spawn;
 #[path = "../common/test_ca.rs"]
 mod test_ca;
 

@@ -7,12 +7,12 @@
 //! made for that registry alone; the endpoint carries the CA's PEM file,
 //! which each client helper hands to its client (`--cert-dir`, `hosts.toml`,
 //! `tls_verify`, `extra_root_certificates`): certificates are verified.
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use super::{need, PASS, USER};
+use crate::spawn;
 use crate::test_ca::TestCa;
 
 /// How clients reach the registry.
@@ -97,14 +97,11 @@ impl Registry {
         assert!(line.status.success(), "htpasswd -Bbn failed");
         std::fs::write(&htpasswd, &line.stdout).unwrap();
         let storage = data.path().join("storage");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry"));
+        let mut cmd = spawn::command();
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--storage"])
             .arg(&storage)
             .arg("--htpasswd")
             .arg(&htpasswd)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let ca = match scheme {
             Scheme::Http => None,
@@ -118,32 +115,26 @@ impl Registry {
                 Some(pem)
             }
         };
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let host = loop {
-            let line = lines
-                .next()
-                .expect("registry exited before listening")
-                .unwrap();
-            if line.contains("registry listening") {
-                let want = match scheme {
-                    Scheme::Http => "scheme=http",
-                    Scheme::Https => "scheme=https",
-                };
-                assert!(
-                    line.split_whitespace().any(|f| f == want),
-                    "registry does not serve {want}: {line}"
-                );
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    break rest.split_whitespace().next().unwrap().to_owned();
-                }
-            }
+        let started = spawn::start(cmd, false);
+        let want = match scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
         };
+        let listening = started
+            .startup
+            .last()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert_eq!(
+            spawn::field(listening, "scheme").as_deref(),
+            Some(want),
+            "registry does not serve {want}: {listening}"
+        );
+        let (child, host, lines) = (started.child, started.addr, started.lines);
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&log);
-        // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
+            for line in lines {
                 if let Some(entry) = parse_request_line(&line) {
                     sink.lock().unwrap().push(entry);
                 }
