@@ -85,6 +85,14 @@ pub trait BackendWriter: Send + std::fmt::Debug {
     /// Flushes and syncs; returns the object's total size.
     async fn commit(self: Box<Self>) -> Result<u64, StorageError>;
 
+    /// Flushes without waiting for the bytes to be durable; returns the object's total
+    /// size. The next `commit` of a writer on the same object makes them durable or fails
+    /// if they could not be, so an upload's middle chunks end with this and its last
+    /// chunk with `commit`. Backends without a cheaper way simply commit.
+    async fn commit_unsynced(self: Box<Self>) -> Result<u64, StorageError> {
+        self.commit().await
+    }
+
     /// Discards what this writer appended: the object returns to the size it had when the
     /// writer was opened. For a request body that failed half way.
     async fn cancel(self: Box<Self>) -> Result<(), StorageError>;

@@ -11,6 +11,8 @@
 //!   Operations that create files retry when such a cleanup removes their fresh directory.
 //! - `append` buffers about 1 MiB before each `writev`, writes while the caller receives
 //!   the next frames, starts a background `fdatasync` every 32 MiB and fsyncs on `commit`.
+//!   `commit_unsynced` leaves its last sync running; the next writer of that file takes
+//!   it over, and a `rename` of the file waits for it.
 //!
 //! All file IO runs on tokio's blocking pool, never on an async worker.
 //!
@@ -19,9 +21,11 @@
 //! - `blocking.rs`: the synchronous file operations.
 //! - `reader.rs`: the chunked read stream.
 //! - `writer.rs`: the buffered appending writer.
+//! - `syncs.rs`: the background syncs left running by `commit_unsynced`.
 
 mod blocking;
 mod reader;
+mod syncs;
 mod writer;
 
 use std::io;
@@ -37,6 +41,7 @@ use crate::error::StorageError;
 #[derive(Debug, Clone)]
 pub struct FsBackend {
     root: Arc<Path>,
+    syncs: Arc<syncs::PendingSyncs>,
 }
 
 impl FsBackend {
@@ -45,6 +50,7 @@ impl FsBackend {
     pub fn new(root: impl Into<PathBuf>) -> FsBackend {
         FsBackend {
             root: Arc::from(root.into()),
+            syncs: Arc::default(),
         }
     }
 
@@ -127,7 +133,8 @@ impl Backend for FsBackend {
 
     async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
         let path = self.path(key)?;
-        let writer = writer::FsWriter::open(key, self.root.clone(), path).await?;
+        let writer =
+            writer::FsWriter::open(key, self.root.clone(), path, self.syncs.clone()).await?;
         Ok(Box::new(writer))
     }
 
@@ -139,6 +146,10 @@ impl Backend for FsBackend {
 
     async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         let (from_path, to_path) = (self.path(from)?, self.path(to)?);
+        self.syncs
+            .wait(&from_path)
+            .await
+            .map_err(|e| StorageError::io(from, e))?;
         let root = self.root.clone();
         let moved = run_blocking(to, move || blocking::rename(&root, &from_path, &to_path)).await?;
         if moved {
@@ -152,6 +163,7 @@ impl Backend for FsBackend {
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         let path = self.path(key)?;
+        self.syncs.forget(&path);
         let root = self.root.clone();
         run_blocking(key, move || blocking::delete(&root, &path)).await
     }

@@ -119,7 +119,7 @@ async fn monolithic(
     shared.store.create_upload(name, &id, now_unix()).await?;
     let mut slot = shared.sessions.lock(&id).await;
     *slot = Some(UploadSession::new(digest.algorithm()));
-    let result = match write_chunk(shared, &mut slot, headers, body, name, &id).await {
+    let result = match write_chunk(shared, &mut slot, headers, body, name, &id, Chunk::Last).await {
         Ok(()) => complete(shared, &mut slot, name, &id, digest).await,
         Err(e) => Err(e),
     };
@@ -160,6 +160,15 @@ async fn load(
     Ok(size)
 }
 
+/// Whether a chunk's bytes must be on disk before its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// A `PATCH`: a later chunk's sync covers it, so its own runs in the background.
+    Middle,
+    /// The chunk before the `201`: everything the upload holds is made durable.
+    Last,
+}
+
 /// Checks a chunk's headers and streams its body into the upload.
 async fn write_chunk(
     shared: &Shared,
@@ -168,6 +177,7 @@ async fn write_chunk(
     body: &mut RequestBody,
     name: &RepoName,
     id: &UploadId,
+    chunk: Chunk,
 ) -> Result<(), ApiError> {
     let Some(session) = slot.as_mut() else {
         return Err(ErrorCode::BlobUploadUnknown.into());
@@ -192,7 +202,10 @@ async fn write_chunk(
     let streamed = stream_into(body, writer.as_mut(), session, shared.body_timeout).await;
     // Commit what arrived even when the body broke off, so the stored bytes
     // and the session's hash stay equal and the client can resume.
-    let committed = writer.commit().await;
+    let committed = match chunk {
+        Chunk::Middle => writer.commit_unsynced().await,
+        Chunk::Last => writer.commit().await,
+    };
     let full = match (&streamed, &committed) {
         (Err(StreamError::Storage(e)), _) | (_, Err(e)) => is_storage_full(e),
         _ => false,
@@ -243,7 +256,7 @@ pub async fn patch(
 ) -> ApiResult {
     let mut slot = shared.sessions.lock(id).await;
     load(shared, &mut slot, name, id, None).await?;
-    let result = write_chunk(shared, &mut slot, headers, body, name, id).await;
+    let result = write_chunk(shared, &mut slot, headers, body, name, id, Chunk::Middle).await;
     let offset = slot.as_ref().map_or(0, UploadSession::offset);
     if result.is_err() {
         // Storage decides the offset after a failure; re-read on next use.
@@ -264,7 +277,7 @@ pub async fn put(
 ) -> ApiResult {
     let mut slot = shared.sessions.lock(id).await;
     load(shared, &mut slot, name, id, Some(digest.algorithm())).await?;
-    if let Err(e) = write_chunk(shared, &mut slot, headers, body, name, id).await {
+    if let Err(e) = write_chunk(shared, &mut slot, headers, body, name, id, Chunk::Last).await {
         // A bad or broken last chunk leaves the upload resumable.
         *slot = None;
         return Err(e);

@@ -175,6 +175,19 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
     );
     assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
 
+    // Chunks ended without a sync read back at once, like committed ones.
+    for part in [&b"u1"[..], b"u2"] {
+        let mut w = b.append(k).await.expect("append unsynced");
+        w.write(Bytes::copy_from_slice(part)).await.expect("write");
+        expected.extend_from_slice(part);
+        assert_eq!(
+            w.commit_unsynced().await,
+            Ok(expected.len() as u64),
+            "unsynced commit size"
+        );
+        assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+    }
+
     // Cancel restores the size at open, even after a flush-sized write.
     let mut w = b.append(k).await.expect("append to cancel");
     w.write(Bytes::from_static(b"discard"))
@@ -190,6 +203,17 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
         "cancelled"
     );
     assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+
+    // A last chunk commits everything; the object then moves whole.
+    let mut w = b.append(k).await.expect("append last");
+    w.write(Bytes::from_static(b"end")).await.expect("write");
+    expected.extend_from_slice(b"end");
+    assert_eq!(w.commit().await, Ok(expected.len() as u64), "last commit");
+    b.rename(k, "suite/append/moved").await.expect("rename");
+    assert_eq!(
+        b.get("suite/append/moved").await.expect("get").as_deref(),
+        Some(&expected[..])
+    );
 
     // Cancelling a writer that created the object leaves no object.
     let mut w = b.append("suite/append/new").await.expect("append new");

@@ -16,6 +16,8 @@
 //! The background syncs start the disk writing while the body is still arriving, so the
 //! final `fdatasync` of `commit` only waits for the last few megabytes instead of the
 //! whole blob. Their errors are kept and fail `commit`: a failed sync is never forgotten.
+//! `commit_unsynced` hands its final sync to the backend's [`PendingSyncs`] instead of
+//! waiting for it.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::blocking::{in_dir, parent, prune, sync_dir};
 use super::run_blocking;
+use super::syncs::PendingSyncs;
 use crate::backend::BackendWriter;
 use crate::error::StorageError;
 
@@ -50,11 +53,14 @@ pub(super) struct FsWriter {
     spare: Vec<Bytes>,
     /// Bytes handed to writes since the last background sync started.
     unsynced: u64,
+    /// The running background sync: this writer's, or one an earlier writer left.
     syncing: Option<JoinHandle<io::Result<()>>>,
     /// Size when opened, restored by `cancel`.
     start_len: u64,
     /// Whether this writer created the file, so `commit` must sync its directory entry.
     created: bool,
+    /// Where `commit_unsynced` leaves its sync for the next writer of the file.
+    syncs: Arc<PendingSyncs>,
 }
 
 impl fmt::Debug for FsWriter {
@@ -73,10 +79,13 @@ impl FsWriter {
         key: &str,
         root: Arc<Path>,
         path: PathBuf,
+        syncs: Arc<PendingSyncs>,
     ) -> Result<FsWriter, StorageError> {
         let p = path.clone();
         let (file, start_len, created) =
             run_blocking(key, move || in_dir(parent(&p)?, || open_append(&p))).await?;
+        // The sync an earlier writer left running is this writer's to wait for.
+        let earlier_sync = syncs.take(&path).map_err(|e| StorageError::io(key, e))?;
         Ok(FsWriter {
             key: key.to_owned(),
             root,
@@ -87,9 +96,10 @@ impl FsWriter {
             in_flight: None,
             spare: Vec::new(),
             unsynced: 0,
-            syncing: None,
+            syncing: earlier_sync,
             start_len,
             created,
+            syncs,
         })
     }
 
@@ -117,6 +127,15 @@ impl FsWriter {
             Ok(Err(e)) => Err(self.fail(e)),
             Err(join) => Err(self.fail(io::Error::other(join))),
         }
+    }
+
+    /// Writes every pending frame and waits for the writes and the background sync;
+    /// returns the file, ready for its final sync.
+    async fn write_out(&mut self) -> Result<Arc<File>, StorageError> {
+        self.start_flush().await?;
+        self.wait_in_flight().await?;
+        self.wait_sync().await?;
+        self.file()
     }
 
     /// Waits for the background sync, if any.
@@ -166,6 +185,16 @@ impl FsWriter {
         self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
         Ok(())
     }
+}
+
+/// Makes what was written to `file` durable, and its directory entry if the writer
+/// `created` it.
+fn sync_written(file: &File, path: &Path, created: bool) -> io::Result<()> {
+    file.sync_data()?;
+    if created {
+        sync_dir(parent(path)?)?;
+    }
+    Ok(())
 }
 
 /// The error for any use of a writer after a failed write.
@@ -233,26 +262,39 @@ impl BackendWriter for FsWriter {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StorageError> {
-        self.start_flush().await?;
-        self.wait_in_flight().await?;
-        self.wait_sync().await?;
-        let file = self.file()?;
+        let file = self.write_out().await?;
         let (path, created) = (self.path.clone(), self.created);
         run_blocking(&self.key, move || {
-            file.sync_data()?;
-            let len = file.metadata()?.len();
-            if created {
-                sync_dir(parent(&path)?)?;
-            }
-            Ok(len)
+            sync_written(&file, &path, created)?;
+            Ok(file.metadata()?.len())
         })
         .await
     }
 
+    async fn commit_unsynced(mut self: Box<Self>) -> Result<u64, StorageError> {
+        let file = self.write_out().await?;
+        let len = run_blocking(&self.key, {
+            let file = file.clone();
+            move || Ok(file.metadata()?.len())
+        })
+        .await?;
+        let (path, created) = (self.path.clone(), self.created);
+        let sync = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || sync_written(&file, &path, created)
+        });
+        self.syncs.insert(path, sync);
+        Ok(len)
+    }
+
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
-        // Let running tasks end first, so nothing lands after the truncation below.
+        // Let running writes end first, so nothing lands after the truncation below.
         let _ = self.wait_in_flight().await;
-        let _ = self.wait_sync().await;
+        // A sync may still cover an earlier writer's bytes: its outcome is the next
+        // writer's to check.
+        if let Some(sync) = self.syncing.take() {
+            self.syncs.insert(self.path.clone(), sync);
+        }
         let (path, start_len, file) = (self.path.clone(), self.start_len, self.file.clone());
         let (root, created) = (self.root.clone(), self.created);
         run_blocking(&self.key, move || {
@@ -291,7 +333,7 @@ mod tests {
         let root: Arc<Path> = Arc::from(dir.path());
         let path = dir.path().join("a/b/data");
         let mut w = Box::new(
-            FsWriter::open("a/b/data", root, path.clone())
+            FsWriter::open("a/b/data", root, path.clone(), Arc::default())
                 .await
                 .unwrap(),
         );
@@ -314,12 +356,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_next_writer_reports_an_unsynced_chunks_failed_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let root: Arc<Path> = Arc::from(dir.path());
+        let path = dir.path().join("data");
+        let syncs = Arc::new(PendingSyncs::default());
+        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+            .await
+            .unwrap();
+        assert_eq!(Box::new(w).commit_unsynced().await.unwrap(), 0);
+        // The next writer takes the running sync over, leaving nothing behind.
+        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+            .await
+            .unwrap();
+        assert!(w.syncing.is_some());
+        assert!(syncs.take(&path).unwrap().is_none());
+        Box::new(w).commit().await.unwrap();
+
+        // A sync that failed fails the writer that took it over, whichever way it ends.
+        for unsynced in [false, true] {
+            let failed = tokio::task::spawn_blocking(|| Err(io::Error::other("EIO")));
+            syncs.insert(path.clone(), failed);
+            let mut w = Box::new(
+                FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+                    .await
+                    .unwrap(),
+            );
+            w.write(Bytes::from_static(b"x")).await.unwrap();
+            let ended = if unsynced {
+                w.commit_unsynced().await
+            } else {
+                w.commit().await
+            };
+            let err = ended.unwrap_err().to_string();
+            assert!(err.contains("EIO"), "{err}");
+        }
+    }
+
+    #[tokio::test]
     async fn cancel_waits_for_writes_then_restores_the_size() {
         let dir = tempfile::tempdir().unwrap();
         let root: Arc<Path> = Arc::from(dir.path());
         let path = dir.path().join("data");
         std::fs::write(&path, b"keep").unwrap();
-        let mut w = Box::new(FsWriter::open("data", root, path.clone()).await.unwrap());
+        let mut w = Box::new(
+            FsWriter::open("data", root, path.clone(), Arc::default())
+                .await
+                .unwrap(),
+        );
         for _ in 0..5 {
             w.write(Bytes::from(vec![7u8; BUFFER])).await.unwrap();
         }
