@@ -2,11 +2,11 @@
 //! keep the two equal. Memory is bounded by a few batches of frames (hyper delivers what
 //! the socket read, up to its buffer size), never by the blob size.
 //!
-//! Three things overlap on a large push: the connection task receives frame `k + 2`,
-//! a blocking task hashes batch `k + 1`, and the storage writer writes batch `k`
-//! (it returns from `write` while its own blocking task works). On two cores this
-//! keeps SHA-256, the socket copy and the page-cache copy from queueing behind each
-//! other. Small bodies (under one batch) are hashed inline, without a hop.
+//! Three things overlap on a large push: the connection task receives frames, a
+//! hashing thread works through the batches before them, and the storage writer writes
+//! its own batches (it returns from `write` while its blocking task works). On two cores
+//! this keeps SHA-256, the socket copy and the page-cache copy from queueing behind each
+//! other. Small bodies (under one batch) are hashed inline, without a thread.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use registry_core::upload::UploadSession;
 use registry_core::RegistryError;
 use registry_storage::BackendWriter;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::handlers::{content_length, header};
@@ -106,16 +107,41 @@ pub async fn stream_into(
     result.and(finished).map(|()| moved)
 }
 
-/// The running hash, fed in batches by blocking tasks, one at a time and in order.
+/// The running hash. Small bodies are hashed inline; from the first full batch on, a
+/// blocking thread owns the session and hashes batches as they come, in order, so
+/// SHA-256 (the slowest stage of a push) never waits for a thread to be found and
+/// always has the next batch queued.
 struct Hashing {
-    /// The session while no batch is being hashed.
-    idle: Option<UploadSession>,
-    /// The batch being hashed; it hands back the session and its emptied frame list.
-    running: Option<JoinHandle<(UploadSession, Vec<Bytes>)>>,
+    /// The session until the hashing thread takes it.
+    inline: Option<UploadSession>,
+    thread: Option<HashThread>,
     batch: Vec<Bytes>,
     batch_len: usize,
-    /// An emptied frame list handed back by the last task, reused for the next batch.
-    spare: Vec<Bytes>,
+}
+
+/// The hashing thread: where to send batches, and the session it hands back.
+struct HashThread {
+    batches: mpsc::Sender<Vec<Bytes>>,
+    done: JoinHandle<UploadSession>,
+}
+
+/// Full batches waiting for the hashing thread, besides the one it is hashing: one keeps
+/// it busy while the next fills, and bounds memory to about three batches.
+const HASH_QUEUE: usize = 1;
+
+impl HashThread {
+    fn start(mut session: UploadSession) -> HashThread {
+        let (batches, mut queued) = mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = queued.blocking_recv() {
+                for frame in &batch {
+                    session.absorb(frame);
+                }
+            }
+            session
+        });
+        HashThread { batches, done }
+    }
 }
 
 impl Hashing {
@@ -123,59 +149,60 @@ impl Hashing {
     fn new(slot: &mut UploadSession) -> Hashing {
         let placeholder = UploadSession::new(slot.algorithm());
         Hashing {
-            idle: Some(std::mem::replace(slot, placeholder)),
-            running: None,
+            inline: Some(std::mem::replace(slot, placeholder)),
+            thread: None,
             batch: Vec::new(),
             batch_len: 0,
-            spare: Vec::new(),
         }
     }
 
-    /// Waits for the running batch and returns the session.
-    async fn settle(&mut self) -> Result<UploadSession, StreamError> {
-        if let Some(task) = self.running.take() {
-            let (session, frames) = task
-                .await
-                .map_err(|e| StreamError::Hashing(e.to_string()))?;
-            self.spare = frames;
-            return Ok(session);
-        }
-        // Never both empty: `new` fills `idle`, and every `take` refills one of them.
-        self.idle
-            .take()
-            .ok_or_else(|| StreamError::Hashing("session lost".into()))
-    }
-
-    /// Queues a frame; starts hashing the batch once it is large enough.
+    /// Queues a frame; hands the batch to the hashing thread once it is large enough.
     async fn push(&mut self, data: Bytes) -> Result<(), StreamError> {
         self.batch_len += data.len();
         self.batch.push(data);
         if self.batch_len < HASH_BATCH {
             return Ok(());
         }
-        let mut session = self.settle().await?;
-        let full = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        if self.thread.is_none() {
+            let session = self.inline.take().ok_or_else(lost)?;
+            self.thread = Some(HashThread::start(session));
+        }
+        let batch = std::mem::take(&mut self.batch);
         self.batch_len = 0;
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            let mut full = full;
-            for frame in &full {
-                session.absorb(frame);
-            }
-            full.clear();
-            (session, full)
-        }));
-        Ok(())
+        let sent = match &self.thread {
+            Some(thread) => thread.batches.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread is gone: only a panic ends it early; `finish` reports it.
+            Err(StreamError::Hashing("hashing thread stopped".into()))
+        }
     }
 
     /// Hashes what is left and puts the session back into `slot`.
-    async fn finish(mut self, slot: &mut UploadSession) -> Result<(), StreamError> {
-        let mut session = self.settle().await?;
+    async fn finish(self, slot: &mut UploadSession) -> Result<(), StreamError> {
+        let mut session = match self.thread {
+            None => self.inline.ok_or_else(lost)?,
+            Some(HashThread { batches, done }) => {
+                drop(batches);
+                done.await
+                    .map_err(|e| StreamError::Hashing(e.to_string()))?
+            }
+        };
         for frame in &self.batch {
             session.absorb(frame);
         }
         *slot = session;
         Ok(())
     }
+}
+
+/// The error for a session that is nowhere (never happens: `new` fills `inline`, and
+/// only starting the thread empties it).
+fn lost() -> StreamError {
+    StreamError::Hashing("session lost".into())
 }
 
 /// Reads a whole small body (a manifest), refusing more than `limit` bytes
