@@ -4,6 +4,9 @@
 //! key reaches outside the root. How each operation stays safe on a crash or a race:
 //! - `put` writes a temp file (`.tmp-<uuid>`) in the target's directory, fsyncs it, renames
 //!   it over the target and fsyncs the directory: readers see the old or the new object.
+//!   Directories created on the way are fsynced in their parents too (`put`, `rename`,
+//!   `append` + `commit`), so a synced object never hangs off a directory entry a crash
+//!   could lose.
 //! - `rename` is one `rename(2)`, atomic and replacing, so two pushes of one blob that move
 //!   identical bytes to the same path both succeed.
 //! - `delete` removes the file or tree, then the directories it left empty (up to the

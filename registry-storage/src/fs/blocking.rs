@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::backend::TEMP_PREFIX;
 
@@ -23,24 +23,51 @@ pub(super) fn parent(path: &Path) -> io::Result<&Path> {
 
 /// Creates `dir` and runs `create` (which makes a file in it), retrying when `create`
 /// finds `dir` gone because a concurrent delete pruned it while it was still empty.
-pub(super) fn in_dir<T>(dir: &Path, mut create: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+/// Also returns the directories it created, whose entries in their parents are not yet
+/// durable (see [`sync_new_entries`]).
+pub(super) fn in_dir<T>(
+    dir: &Path,
+    mut create: impl FnMut() -> io::Result<T>,
+) -> io::Result<(T, Vec<PathBuf>)> {
+    let mut made = Vec::new();
     let mut attempt = 0;
     loop {
-        let made = match fs::create_dir_all(dir) {
-            // std's `create_dir_all` answers AlreadyExists when its `mkdir` found the
-            // directory and a concurrent prune removed it before its `is_dir` check: the
-            // same race, seen one step earlier.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < RETRIES => {
-                attempt += 1;
-                continue;
-            }
-            made => made,
-        };
-        match made.and_then(|()| create()) {
+        match create_dirs(dir, &mut made).and_then(|()| create()) {
             Err(e) if e.kind() == ErrorKind::NotFound && attempt < RETRIES => attempt += 1,
-            other => return other,
+            other => return other.map(|value| (value, made)),
         }
     }
+}
+
+/// Creates `dir` and its missing parents, adding each one created to `made` (outermost
+/// first). A directory that exists, or that a concurrent call created first, is fine.
+fn create_dirs(dir: &Path, made: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut created = fs::create_dir(dir);
+    if matches!(&created, Err(e) if e.kind() == ErrorKind::NotFound) {
+        create_dirs(parent(dir)?, made)?;
+        created = fs::create_dir(dir);
+    }
+    match created {
+        Ok(()) => {
+            made.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes new entries (directories [`in_dir`] created, a new file) durable in their
+/// parents, so a synced file cannot be lost with its directory. A parent pruned
+/// meanwhile took the entry with it: nothing is left to sync.
+pub(super) fn sync_new_entries(entries: &[PathBuf]) -> io::Result<()> {
+    for entry in entries {
+        match sync_dir(parent(entry)?) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Makes a directory entry change (create, rename, unlink) durable.
@@ -97,19 +124,27 @@ pub(super) fn stat(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
-/// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory.
+/// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory
+/// (and the parents of directories created for it).
 /// Without `durable`, the two fsyncs are skipped: still atomic, not yet durable.
 pub(super) fn put_atomic(root: &Path, path: &Path, value: &[u8], durable: bool) -> io::Result<()> {
     let dir = parent(path)?;
     let tmp = dir.join(temp_name());
-    let mut file = in_dir(dir, || {
+    let (mut file, made) = in_dir(dir, || {
         OpenOptions::new().write(true).create_new(true).open(&tmp)
     })?;
     let result = file
         .write_all(value)
         .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path))
-        .and_then(|()| if durable { sync_dir(dir) } else { Ok(()) });
+        .and_then(|()| if durable { sync_dir(dir) } else { Ok(()) })
+        .and_then(|()| {
+            if durable {
+                sync_new_entries(&made)
+            } else {
+                Ok(())
+            }
+        });
     if result.is_err() {
         // Best effort: the original error is the one worth reporting.
         let _ = fs::remove_file(&tmp);
@@ -144,7 +179,7 @@ pub(super) fn list(path: &Path) -> io::Result<Vec<String>> {
 /// Moves `from` over `to`, creating `to`'s parents. `Ok(false)` when `from` is absent.
 pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
     let dir = parent(to)?;
-    let moved = in_dir(dir, || match fs::rename(from, to) {
+    let (moved, made) = in_dir(dir, || match fs::rename(from, to) {
         Ok(()) => Ok(true),
         // NotFound is either a missing source (final) or a pruned target dir (retry).
         Err(e) if e.kind() == ErrorKind::NotFound && fs::symlink_metadata(from).is_err() => {
@@ -154,6 +189,7 @@ pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
     })?;
     if moved {
         sync_dir(dir)?;
+        sync_new_entries(&made)?;
         let from_dir = parent(from)?;
         if from_dir != dir {
             // The source entry is gone either way; a crash can only bring it back as a
@@ -191,4 +227,25 @@ pub(super) fn delete(root: &Path, path: &Path) -> io::Result<bool> {
     }
     prune(root, dir);
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_dir_reports_the_directories_it_made_outermost_first() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("a/b/c");
+        let (_, made) = in_dir(&deep, || File::create(deep.join("f"))).unwrap();
+        let expected: Vec<PathBuf> = ["a", "a/b", "a/b/c"]
+            .iter()
+            .map(|d| root.path().join(d))
+            .collect();
+        assert_eq!(made, expected);
+        sync_new_entries(&made).unwrap();
+        // Existing directories are not reported again.
+        let (_, made) = in_dir(&deep, || File::create(deep.join("g"))).unwrap();
+        assert!(made.is_empty());
+    }
 }

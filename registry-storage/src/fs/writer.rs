@@ -28,7 +28,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::blocking::{in_dir, parent, prune, sync_dir};
+use super::blocking::{in_dir, parent, prune, sync_new_entries};
 use super::run_blocking;
 use super::syncs::PendingSyncs;
 use crate::backend::BackendWriter;
@@ -57,8 +57,11 @@ pub(super) struct FsWriter {
     syncing: Option<JoinHandle<io::Result<()>>>,
     /// Size when opened, restored by `cancel`.
     start_len: u64,
-    /// Whether this writer created the file, so `commit` must sync its directory entry.
+    /// Whether this writer created the file, so `cancel` removes it.
     created: bool,
+    /// The file, if this writer created it, and the directories made for it: entries
+    /// `commit` makes durable in their parents.
+    new_entries: Arc<[PathBuf]>,
     /// Where `commit_unsynced` leaves its sync for the next writer of the file.
     syncs: Arc<PendingSyncs>,
 }
@@ -82,8 +85,11 @@ impl FsWriter {
         syncs: Arc<PendingSyncs>,
     ) -> Result<FsWriter, StorageError> {
         let p = path.clone();
-        let (file, start_len, created) =
+        let ((file, start_len, created), mut new_entries) =
             run_blocking(key, move || in_dir(parent(&p)?, || open_append(&p))).await?;
+        if created {
+            new_entries.push(path.clone());
+        }
         // The sync an earlier writer left running is this writer's to wait for.
         let earlier_sync = syncs.take(&path).map_err(|e| StorageError::io(key, e))?;
         Ok(FsWriter {
@@ -99,6 +105,7 @@ impl FsWriter {
             syncing: earlier_sync,
             start_len,
             created,
+            new_entries: new_entries.into(),
             syncs,
         })
     }
@@ -187,14 +194,10 @@ impl FsWriter {
     }
 }
 
-/// Makes what was written to `file` durable, and its directory entry if the writer
-/// `created` it.
-fn sync_written(file: &File, path: &Path, created: bool) -> io::Result<()> {
+/// Makes what was written to `file` durable, and the `new_entries` the writer made.
+fn sync_written(file: &File, new_entries: &[PathBuf]) -> io::Result<()> {
     file.sync_data()?;
-    if created {
-        sync_dir(parent(path)?)?;
-    }
-    Ok(())
+    sync_new_entries(new_entries)
 }
 
 /// The error for any use of a writer after a failed write.
@@ -263,9 +266,9 @@ impl BackendWriter for FsWriter {
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StorageError> {
         let file = self.write_out().await?;
-        let (path, created) = (self.path.clone(), self.created);
+        let new_entries = self.new_entries.clone();
         run_blocking(&self.key, move || {
-            sync_written(&file, &path, created)?;
+            sync_written(&file, &new_entries)?;
             Ok(file.metadata()?.len())
         })
         .await
@@ -278,12 +281,9 @@ impl BackendWriter for FsWriter {
             move || Ok(file.metadata()?.len())
         })
         .await?;
-        let (path, created) = (self.path.clone(), self.created);
-        let sync = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || sync_written(&file, &path, created)
-        });
-        self.syncs.insert(path, sync);
+        let new_entries = self.new_entries.clone();
+        let sync = tokio::task::spawn_blocking(move || sync_written(&file, &new_entries));
+        self.syncs.insert(self.path.clone(), sync);
         Ok(len)
     }
 
