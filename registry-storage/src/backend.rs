@@ -58,6 +58,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// are durable only after [`BackendWriter::commit`].
     async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError>;
 
+    /// Like [`Backend::append`], for an object that must exist: `Err(NotFound)` when it
+    /// does not, so a writer never brings back an object deleted meanwhile (a cancelled
+    /// upload). The default checks first; a backend that can refuse in the same step
+    /// spares that round trip.
+    async fn append_existing(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
+        if self.stat(key).await?.is_none() {
+            return Err(StorageError::NotFound {
+                key: key.to_owned(),
+            });
+        }
+        self.append(key).await
+    }
+
     /// Names of the immediate children under `prefix` (objects and prefixes), sorted by
     /// bytes, excluding temporary files. `Ok(empty)` when the prefix does not exist.
     /// The empty prefix lists the root.

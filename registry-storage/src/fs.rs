@@ -78,6 +78,17 @@ impl FsBackend {
         check_key(key)?;
         Ok(self.root.join(key))
     }
+
+    async fn open_writer(
+        &self,
+        key: &str,
+        create: bool,
+    ) -> Result<Box<dyn BackendWriter>, StorageError> {
+        let path = self.path(key)?;
+        let (root, syncs) = (self.root.clone(), self.syncs.clone());
+        let writer = writer::FsWriter::open(key, root, path, syncs, create).await?;
+        Ok(Box::new(writer))
+    }
 }
 
 /// Runs blocking file IO on tokio's blocking pool; errors carry `key`.
@@ -135,10 +146,11 @@ impl Backend for FsBackend {
     }
 
     async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
-        let path = self.path(key)?;
-        let writer =
-            writer::FsWriter::open(key, self.root.clone(), path, self.syncs.clone()).await?;
-        Ok(Box::new(writer))
+        self.open_writer(key, true).await
+    }
+
+    async fn append_existing(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
+        self.open_writer(key, false).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

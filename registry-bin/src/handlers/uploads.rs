@@ -115,12 +115,12 @@ async fn monolithic(
     name: &RepoName,
     digest: &Digest,
 ) -> ApiResult {
-    let id = new_id();
-    shared.store.create_upload(name, &id, now_unix()).await?;
+    let (id, started) = (new_id(), now_unix());
+    shared.store.create_upload(name, &id, started).await?;
     let mut slot = shared.sessions.lock(&id).await;
     *slot = Some(UploadSession::new(digest.algorithm()));
     let result = match write_chunk(shared, &mut slot, headers, body, name, &id, Chunk::Last).await {
-        Ok(()) => complete(shared, &mut slot, name, &id, digest).await,
+        Ok(()) => complete(shared, &mut slot, name, &id, digest, Some(started)).await,
         Err(e) => Err(e),
     };
     finish_or_discard(shared, name, &id, result).await
@@ -224,17 +224,18 @@ async fn write_chunk(
     Ok(())
 }
 
-/// Verifies the digest and turns the upload into a blob of `name`.
+/// Verifies the digest and turns the upload into a blob of `name`. `started` (unix
+/// seconds) is when the upload began, for the upload-duration metric.
 async fn complete(
     shared: &Shared,
     slot: &mut SessionSlot,
     name: &RepoName,
     id: &UploadId,
     digest: &Digest,
+    started: Option<u64>,
 ) -> ApiResult {
     let session = slot.take().ok_or(ErrorCode::BlobUploadUnknown)?;
     let verified = session.finish(digest)?;
-    let started = shared.store.upload_started_at(name, id).await?;
     shared.store.commit_upload(name, id, &verified).await?;
     if let Some(started) = started {
         let took = now_unix().saturating_sub(started);
@@ -276,13 +277,20 @@ pub async fn put(
     digest: &Digest,
 ) -> ApiResult {
     let mut slot = shared.sessions.lock(id).await;
-    load(shared, &mut slot, name, id, Some(digest.algorithm())).await?;
+    // The start time is only for a metric: read alongside, not in the way.
+    let (loaded, started) = futures::future::join(
+        load(shared, &mut slot, name, id, Some(digest.algorithm())),
+        shared.store.upload_started_at(name, id),
+    )
+    .await;
+    loaded?;
     if let Err(e) = write_chunk(shared, &mut slot, headers, body, name, id, Chunk::Last).await {
         // A bad or broken last chunk leaves the upload resumable.
         *slot = None;
         return Err(e);
     }
-    let result = complete(shared, &mut slot, name, id, digest).await;
+    let started = started.ok().flatten();
+    let result = complete(shared, &mut slot, name, id, digest, started).await;
     finish_or_discard(shared, name, id, result).await
 }
 

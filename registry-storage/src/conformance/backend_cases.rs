@@ -147,6 +147,11 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
     let big = pattern(1536 * 1024, 9);
     let mut expected = Vec::new();
 
+    assert_eq!(
+        b.append_existing(k).await.err(),
+        Some(StorageError::NotFound { key: k.to_owned() }),
+        "append_existing of an absent object"
+    );
     let mut w = b.append(k).await.expect("append new");
     for part in [
         Bytes::from_static(b"abc"),
@@ -165,7 +170,7 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
     assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
 
     // A second writer resumes at the end.
-    let mut w = b.append(k).await.expect("append existing");
+    let mut w = b.append_existing(k).await.expect("append existing");
     w.write(Bytes::from_static(b"more")).await.expect("write");
     expected.extend_from_slice(b"more");
     assert_eq!(

@@ -68,10 +68,16 @@ async fn push(store: &Store, name: &str, id: &str, bytes: &[u8]) -> u64 {
     let mut w = store.upload_writer(&r, &id).await.expect("upload writer");
     w.write(Bytes::copy_from_slice(bytes)).await.expect("write");
     w.commit().await.expect("commit writer");
+    let digest = sha256(bytes);
     store
-        .commit_upload(&r, &id, &sha256(bytes))
+        .commit_upload(&r, &id, &digest)
         .await
-        .expect("commit upload")
+        .expect("commit upload");
+    store
+        .blob_size(&digest)
+        .await
+        .expect("blob size")
+        .expect("blob stored")
 }
 
 async fn uploads_and_blobs(store: &Store) {
@@ -107,7 +113,7 @@ async fn uploads_and_blobs(store: &Store) {
     assert_eq!(reread, b"hello world");
 
     assert_eq!(store.blob_size(&d).await, Ok(None));
-    assert_eq!(store.commit_upload(&one, &u1, &d).await, Ok(11));
+    assert_eq!(store.commit_upload(&one, &u1, &d).await, Ok(()));
     assert_eq!(store.upload_size(&one, &u1).await, Ok(None), "upload gone");
     assert_eq!(store.list_uploads(&one).await, Ok(vec![]));
     assert_eq!(store.blob_size(&d).await, Ok(Some(11)));

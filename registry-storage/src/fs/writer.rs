@@ -78,15 +78,28 @@ impl fmt::Debug for FsWriter {
 }
 
 impl FsWriter {
+    /// Opens `path` for appending; without `create`, `Err(NotFound)` when it is absent.
     pub(super) async fn open(
         key: &str,
         root: Arc<Path>,
         path: PathBuf,
         syncs: Arc<PendingSyncs>,
+        create: bool,
     ) -> Result<FsWriter, StorageError> {
         let p = path.clone();
-        let ((file, start_len, created), mut new_entries) =
-            run_blocking(key, move || in_dir(parent(&p)?, || open_append(&p))).await?;
+        let opened = run_blocking(key, move || {
+            if create {
+                in_dir(parent(&p)?, || open_append(&p)).map(Some)
+            } else {
+                open_existing(&p).map(|o| o.map(|(file, len)| ((file, len, false), Vec::new())))
+            }
+        })
+        .await?;
+        let Some(((file, start_len, created), mut new_entries)) = opened else {
+            return Err(StorageError::NotFound {
+                key: key.to_owned(),
+            });
+        };
         if created {
             new_entries.push(path.clone());
         }
@@ -219,6 +232,18 @@ fn open_append(path: &Path) -> io::Result<(File, u64, bool)> {
     }
 }
 
+/// Opens an existing file for appending; `None` when absent. Returns the file and its size.
+fn open_existing(path: &Path) -> io::Result<Option<(File, u64)>> {
+    match OpenOptions::new().append(true).open(path) {
+        Ok(file) => {
+            let len = file.metadata()?.len();
+            Ok(Some((file, len)))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Most bytes per `writev`. The kernel sizes page-cache folios by the write: one 1 MiB
 /// write asks for order-8 folios, and on fragmented memory each such allocation runs
 /// direct compaction first (8% of a push's CPU in profiles). Smaller writes take the
@@ -333,7 +358,7 @@ mod tests {
         let root: Arc<Path> = Arc::from(dir.path());
         let path = dir.path().join("a/b/data");
         let mut w = Box::new(
-            FsWriter::open("a/b/data", root, path.clone(), Arc::default())
+            FsWriter::open("a/b/data", root, path.clone(), Arc::default(), true)
                 .await
                 .unwrap(),
         );
@@ -361,12 +386,12 @@ mod tests {
         let root: Arc<Path> = Arc::from(dir.path());
         let path = dir.path().join("data");
         let syncs = Arc::new(PendingSyncs::default());
-        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone(), true)
             .await
             .unwrap();
         assert_eq!(Box::new(w).commit_unsynced().await.unwrap(), 0);
         // The next writer takes the running sync over, leaving nothing behind.
-        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+        let w = FsWriter::open("data", root.clone(), path.clone(), syncs.clone(), true)
             .await
             .unwrap();
         assert!(w.syncing.is_some());
@@ -378,7 +403,7 @@ mod tests {
             let failed = tokio::task::spawn_blocking(|| Err(io::Error::other("EIO")));
             syncs.insert(path.clone(), failed);
             let mut w = Box::new(
-                FsWriter::open("data", root.clone(), path.clone(), syncs.clone())
+                FsWriter::open("data", root.clone(), path.clone(), syncs.clone(), true)
                     .await
                     .unwrap(),
             );
@@ -400,7 +425,7 @@ mod tests {
         let path = dir.path().join("data");
         std::fs::write(&path, b"keep").unwrap();
         let mut w = Box::new(
-            FsWriter::open("data", root, path.clone(), Arc::default())
+            FsWriter::open("data", root, path.clone(), Arc::default(), true)
                 .await
                 .unwrap(),
         );

@@ -111,11 +111,9 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
     ) -> Result<Box<dyn BackendWriter>, StorageError> {
-        let key = layout::upload_data(repo, id);
-        if self.backend.stat(&key).await?.is_none() {
-            return Err(StorageError::NotFound { key });
-        }
-        self.backend.append(&key).await
+        self.backend
+            .append_existing(&layout::upload_data(repo, id))
+            .await
     }
 
     /// All the upload's bytes, to rebuild the hash state after a restart.
@@ -131,7 +129,7 @@ impl Store {
 
     /// Finishes an upload whose bytes the caller verified to hash to `digest`: moves them to
     /// the blob (or, if the blob already exists, keeps that one and drops this copy), links
-    /// the blob into `repo` and removes the upload. Returns the blob size.
+    /// the blob into `repo` and removes the upload. `Err(NotFound)` for an unknown upload.
     ///
     /// Concurrent pushes of one blob both succeed: each either sees the blob and drops its
     /// copy, or renames identical bytes over it.
@@ -140,20 +138,16 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
         digest: &Digest,
-    ) -> Result<u64, StorageError> {
+    ) -> Result<(), StorageError> {
         let data = layout::upload_data(repo, id);
-        let blob = layout::blob_data(digest);
-        if self.backend.stat(&data).await?.is_none() {
+        if self.blob_size(digest).await?.is_none() {
+            // Refused with NotFound (naming `data`) when the upload is gone.
+            self.backend
+                .rename(&data, &layout::blob_data(digest))
+                .await?;
+        } else if self.backend.stat(&data).await?.is_none() {
             return Err(StorageError::NotFound { key: data });
         }
-        if self.backend.stat(&blob).await?.is_none() {
-            self.backend.rename(&data, &blob).await?;
-        }
-        let size = self
-            .backend
-            .stat(&blob)
-            .await?
-            .ok_or(StorageError::NotFound { key: blob })?;
         // Independent once the data is in place: link and clean up at once.
         let upload_dir = layout::upload_dir(repo, id);
         futures::future::try_join(
@@ -161,7 +155,7 @@ impl Store {
             self.backend.delete(&upload_dir),
         )
         .await?;
-        Ok(size)
+        Ok(())
     }
 
     /// Abandons an upload and deletes its bytes. `Ok(false)` when there was no such upload.
