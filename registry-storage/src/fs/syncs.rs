@@ -11,7 +11,8 @@
 //! chunk's writer, so the last chunk would "succeed" over bytes that never reached the
 //! disk. Every background sync is therefore kept here, by path, until the next writer of
 //! that file takes it over (and waits for it when that writer ends, so the sync still
-//! overlaps the next chunk's bytes) or a rename of the file waits for it. Deleting the
+//! overlaps the next chunk's bytes; a writer dropped unfinished hands it back) or a
+//! rename of the file waits for it. Deleting the
 //! file forgets its sync.
 
 use std::collections::HashMap;

@@ -207,6 +207,16 @@ impl FsWriter {
     }
 }
 
+impl Drop for FsWriter {
+    /// A writer dropped unfinished (its request was cut off) hands a running sync back,
+    /// so the outcome of an earlier chunk's sync still reaches the next writer.
+    fn drop(&mut self) {
+        if let Some(sync) = self.syncing.take() {
+            self.syncs.insert(self.path.clone(), sync);
+        }
+    }
+}
+
 /// Makes what was written to `file` durable, and the `new_entries` the writer made.
 fn sync_written(file: &File, new_entries: &[PathBuf]) -> io::Result<()> {
     file.sync_data()?;
@@ -398,10 +408,15 @@ mod tests {
         assert!(syncs.take(&path).unwrap().is_none());
         Box::new(w).commit().await.unwrap();
 
-        // A sync that failed fails the writer that took it over, whichever way it ends.
+        // A writer dropped unfinished passes a failed sync on to the next one, and a sync
+        // that failed fails the writer that took it over, whichever way that one ends.
         for unsynced in [false, true] {
             let failed = tokio::task::spawn_blocking(|| Err(io::Error::other("EIO")));
             syncs.insert(path.clone(), failed);
+            let dropped = FsWriter::open("data", root.clone(), path.clone(), syncs.clone(), true)
+                .await
+                .unwrap();
+            drop(dropped);
             let mut w = Box::new(
                 FsWriter::open("data", root.clone(), path.clone(), syncs.clone(), true)
                     .await
