@@ -167,7 +167,9 @@ impl Hashing {
             let session = self.inline.take().ok_or_else(lost)?;
             self.thread = Some(HashThread::start(session));
         }
-        let batch = std::mem::take(&mut self.batch);
+        // Sized like this one, so the next batch's frame list does not regrow.
+        let next = Vec::with_capacity(self.batch.len());
+        let batch = std::mem::replace(&mut self.batch, next);
         self.batch_len = 0;
         let sent = match &self.thread {
             Some(thread) => thread.batches.send(batch).await.is_ok(),
