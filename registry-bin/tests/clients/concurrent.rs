@@ -151,12 +151,7 @@ fn three_clients_push_the_same_image_at_once(scheme: Scheme) {
                 "skopeo push of the shared image",
             )
         });
-        s.spawn(|| {
-            run(
-                "ctr push of the shared image",
-                node.remote("push").arg(format!("{name}:v1")),
-            )
-        });
+        s.spawn(|| node.push("ctr push of the shared image", &format!("{name}:v1")));
         s.spawn(|| {
             block_on(async {
                 let client = oci_client::client(ep, false, "amd64");

@@ -102,10 +102,7 @@ fn pushes_each_blob_in_one_put(scheme: Scheme) {
             .arg(&archive),
     );
     let before = registry.requests().len();
-    run(
-        "ctr images push",
-        node.remote("push").arg(format!("{name}:v1")),
-    );
+    node.push("ctr images push", &format!("{name}:v1"));
     let pushed = registry.requests_since(before);
     let puts = pushed
         .iter()
@@ -153,10 +150,7 @@ fn pulls_and_pushes_a_two_platform_index(scheme: Scheme) {
             .arg(&copy),
     );
     let before = registry.requests().len();
-    run(
-        "ctr images push of an index",
-        node.remote("push").arg(&copy),
-    );
+    node.push("ctr images push of an index", &copy);
     let pushed = registry.requests_since(before);
     let mounts = pushed
         .iter()

@@ -72,7 +72,24 @@ pub fn need(tool: &str, install: &str) {
 
 /// Runs a step that must succeed; panics naming the step, with the output.
 pub fn run(step: &str, cmd: &mut Command) -> String {
-    let out = output(step, cmd);
+    succeeded(step, &output(step, cmd))
+}
+
+/// Like [`run`], but a first failure whose stderr contains `flake` (a known
+/// failure of the client itself, not of the registry) is retried once. Any
+/// other failure, or a second one, fails the test.
+pub fn run_retrying_once(step: &str, flake: &str, cmd: impl Fn() -> Command) -> String {
+    let first = output(step, &mut cmd());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    if first.status.success() || !stderr.contains(flake) {
+        return succeeded(step, &first);
+    }
+    eprintln!("{step}: retrying once after a known client flake:\n{stderr}");
+    run(step, &mut cmd())
+}
+
+/// The step's stdout; panics naming the step, with the output, if it failed.
+fn succeeded(step: &str, out: &Output) -> String {
     assert!(
         out.status.success(),
         "{step}: failed ({})\n--- stdout\n{}\n--- stderr\n{}",
@@ -98,4 +115,36 @@ fn output(step: &str, cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{step}: could not start {:?}: {e}", cmd.get_program()))
+}
+
+/// A command that fails with `stderr` on its first run (recorded in
+/// `marker`) and succeeds after, counting its runs in `marker`.
+#[cfg(test)]
+fn flaky_once(marker: &std::path::Path, stderr: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"echo run >> "$1"; [ "$(wc -l < "$1")" -gt 1 ] || { echo "$2" >&2; exit 1; }"#)
+        .arg("sh")
+        .arg(marker)
+        .arg(stderr);
+    cmd
+}
+
+#[test]
+fn only_the_named_flake_is_retried_and_only_once() {
+    let dir = server::workdir();
+    let runs = |m: &std::path::Path| std::fs::read_to_string(m).unwrap().lines().count();
+    let flake = dir.path().join("flake");
+    run_retrying_once("flake", "known flake", || {
+        flaky_once(&flake, "a known flake")
+    });
+    assert_eq!(runs(&flake), 2);
+    let other = dir.path().join("other");
+    let failed = std::panic::catch_unwind(|| {
+        run_retrying_once("other", "known flake", || {
+            flaky_once(&other, "a real error")
+        })
+    });
+    assert!(failed.is_err(), "another failure must fail the step");
+    assert_eq!(runs(&other), 1, "and must not be retried");
 }
