@@ -112,10 +112,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     }
 
     /// `ctr images push` of `reference`. containerd 1.6 sometimes fails a push
-    /// before sending anything, reading its own content store ("rpc error:
-    /// code = Internal desc = unexpected EOF" between ctr and the daemon; the
-    /// same flake is upstream in containerd/nerdctl#984): that one failure is
-    /// retried once, every other one fails the test.
+    /// before any blob byte is sent (every item "waiting", 0 B), reading its
+    /// own content store ("rpc error: code = Internal desc = unexpected EOF"
+    /// between ctr and the daemon; the same flake is upstream in
+    /// containerd/nerdctl#984): that one failure is retried once, every other
+    /// one fails the test. Request counts taken around a push include both
+    /// attempts, which the callers' assertions allow: a blob pushed by the
+    /// first attempt is found, not pushed again, by the second.
     pub fn push(&self, step: &str, reference: &str) -> String {
         let flake = "rpc error: code = Internal desc = unexpected EOF";
         run_retrying_once(step, flake, || {
