@@ -1,4 +1,5 @@
-//! `pull-1g`: GETs of the large blob; the client counts bytes, never hashes.
+//! `pull-1g`: GETs of the large blob, one at a time, each on a connection of its own
+//! read by one task; the client counts bytes, never hashes.
 
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Report, String> {
     let mut latencies = Vec::new();
     let started = Instant::now();
     for _ in 0..args.pull_repeats.max(1) {
-        let answer = client.get_blob(REPO, &digest).await?;
+        let answer = client.get_blob_alone(REPO, &digest).await?;
         if answer.body_len != size {
             return Err(format!("pulled {} bytes of {size}", answer.body_len));
         }
