@@ -54,6 +54,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         len: Option<u64>,
     ) -> Result<ByteStream, StorageError>;
 
+    /// Like [`Backend::read`], for an object that is never truncated or rewritten in place
+    /// once written, only replaced whole or deleted: blobs. A backend may then serve the
+    /// bytes without copying them first (fs: mapped from the page cache). The default is
+    /// `read`.
+    async fn read_immutable(
+        &self,
+        key: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.read(key, offset, len).await
+    }
+
     /// A writer that appends to `key`, creating it (and its parents) if absent. The bytes
     /// are durable only after [`BackendWriter::commit`].
     async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError>;

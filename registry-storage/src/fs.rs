@@ -22,7 +22,7 @@
 //! # Layout
 //! - this file: `FsBackend` and the `Backend` impl.
 //! - `blocking.rs`: the synchronous file operations.
-//! - `reader.rs`: the chunked read stream.
+//! - `reader.rs`: the chunked read stream, copied or (for blobs) mapped.
 //! - `writer.rs`: the buffered appending writer.
 //! - `syncs.rs`: the background syncs left running by `commit_unsynced`.
 
@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use self::reader::Chunks;
 use crate::backend::{check_key, check_prefix, Backend, BackendWriter, ByteStream};
 use crate::error::StorageError;
 
@@ -142,7 +143,17 @@ impl Backend for FsBackend {
         len: Option<u64>,
     ) -> Result<ByteStream, StorageError> {
         let path = self.path(key)?;
-        reader::open(key, path, offset, len).await
+        reader::open(key, path, offset, len, Chunks::Copied).await
+    }
+
+    async fn read_immutable(
+        &self,
+        key: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        let path = self.path(key)?;
+        reader::open(key, path, offset, len, Chunks::Mapped).await
     }
 
     async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {

@@ -108,7 +108,7 @@ impl Store {
         len: Option<u64>,
     ) -> Result<ByteStream, StorageError> {
         self.backend
-            .read(&layout::blob_data(digest), offset, len)
+            .read_immutable(&layout::blob_data(digest), offset, len)
             .await
     }
 

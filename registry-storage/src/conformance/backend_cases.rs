@@ -51,6 +51,11 @@ async fn absent(b: &Arc<dyn Backend>) {
         Some(not_found(k)),
         "read absent"
     );
+    assert_eq!(
+        b.read_immutable(k, 0, None).await.err(),
+        Some(not_found(k)),
+        "read_immutable absent"
+    );
     assert_eq!(b.delete(k).await, Ok(false), "delete absent");
     assert_eq!(b.list(k).await, Ok(vec![]), "list absent");
     assert_eq!(b.rename(k, "suite/absent/y").await, Err(not_found(k)));
@@ -123,23 +128,43 @@ async fn ranged_reads(b: &Arc<dyn Backend>) {
         (MIB - 1, Some(MIB + 2), &data[MIB - 1..2 * MIB + 1]),
         (MIB + 7, None, &data[MIB + 7..]),
     ];
-    for (offset, want, expected) in cases {
-        let stream = b
-            .read(k, offset as u64, want.map(|n| n as u64))
-            .await
-            .expect("open read");
-        let got = collect(stream).await;
-        assert!(
-            got == expected,
-            "read({offset}, {want:?}): {} bytes",
-            got.len()
-        );
+    for immutable in [false, true] {
+        for (offset, want, expected) in cases {
+            let stream = read_either(b, immutable, k, offset as u64, want.map(|n| n as u64))
+                .await
+                .expect("open read");
+            let got = collect(stream).await;
+            assert!(
+                got == expected,
+                "read({offset}, {want:?}), immutable: {immutable}: {} bytes",
+                got.len()
+            );
+        }
     }
     b.put("suite/read/small", Bytes::from_static(b"0123456789"))
         .await
         .expect("put small");
-    let stream = b.read("suite/read/small", 4, Some(3)).await.expect("open");
-    assert_eq!(collect(stream).await, b"456");
+    for immutable in [false, true] {
+        let stream = read_either(b, immutable, "suite/read/small", 4, Some(3))
+            .await
+            .expect("open");
+        assert_eq!(collect(stream).await, b"456");
+    }
+}
+
+/// `read`, or `read_immutable`: every backend gives the same bytes through both.
+async fn read_either(
+    b: &Arc<dyn Backend>,
+    immutable: bool,
+    key: &str,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<crate::backend::ByteStream, StorageError> {
+    if immutable {
+        b.read_immutable(key, offset, len).await
+    } else {
+        b.read(key, offset, len).await
+    }
 }
 
 async fn append_resume_cancel(b: &Arc<dyn Backend>) {

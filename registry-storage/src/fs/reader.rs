@@ -1,13 +1,22 @@
 //! The chunked read stream: one blocking read of up to `READ_CHUNK` bytes per item, so
-//! memory is bounded by two chunks however large the blob.
+//! memory is bounded by two chunks however large the object.
 //!
 //! The stream reads one chunk ahead: when the consumer takes chunk `k`, the read of
 //! chunk `k + 1` starts on the blocking pool while `k` is being sent, so disk (or page
-//! cache) reads overlap the socket writes. Chunks are read into fresh, uninitialised
-//! capacity (`read_to_end` over a `take`), never zero-filled first.
+//! cache) reads overlap the socket writes.
+//!
+//! A chunk is made one of two ways ([`Chunks`]):
+//! - **copied**: `pread` into fresh, uninitialised capacity (never zero-filled first);
+//!   the page cache is copied once into the buffer and once more into the socket.
+//! - **mapped**, for objects never changed in place (blobs): the chunk is a read-only
+//!   mapping of the file's pages, so the socket copies straight out of the page cache,
+//!   one copy per byte instead of two. On these 2-core machines that took a 1 GiB pull
+//!   from 2.7–2.9 GB/s to 3.3–4.4 GB/s. A mapping the system refuses (an old kernel, a
+//!   file system without `mmap`) turns the rest of the stream into copied chunks.
 
 use std::fs::File;
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
+use std::io::{self, ErrorKind, Read};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,6 +30,16 @@ use crate::error::StorageError;
 /// noise next to the copy, small enough to keep many concurrent downloads cheap.
 pub(super) const READ_CHUNK: usize = 1024 * 1024;
 
+/// How the stream makes its chunks; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chunks {
+    /// Read into buffers: for any object, including one that may shrink meanwhile.
+    Copied,
+    /// Mapped from the file: only for objects that are never truncated or rewritten in
+    /// place, see [`map_chunk`].
+    Mapped,
+}
+
 /// Opens `path` at `offset`. The window is fixed now: if the file grows meanwhile (an
 /// upload being appended to), the stream still ends where the file ended at open.
 pub(super) async fn open(
@@ -28,9 +47,10 @@ pub(super) async fn open(
     path: PathBuf,
     offset: u64,
     len: Option<u64>,
+    chunks: Chunks,
 ) -> Result<ByteStream, StorageError> {
-    let opened = run_blocking(key, move || -> io::Result<Option<(File, u64)>> {
-        let mut file = match File::open(&path) {
+    let opened = run_blocking(key, move || -> io::Result<Option<(File, u64, u64)>> {
+        let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -40,60 +60,207 @@ pub(super) async fn open(
             return Ok(None);
         }
         let (start, end) = read_window(meta.len(), offset, len);
-        file.seek(SeekFrom::Start(start))?;
-        Ok(Some((file, end - start)))
+        Ok(Some((file, start, end - start)))
     })
     .await?;
-    let Some((file, remaining)) = opened else {
+    let Some((file, start, remaining)) = opened else {
         return Err(StorageError::NotFound {
             key: key.to_owned(),
         });
     };
     let key: Arc<str> = Arc::from(key);
-    let first = (remaining > 0).then(|| start_read(file, remaining));
-    let stream = futures::stream::try_unfold((first, remaining), move |(next, remaining)| {
+    let first = (remaining > 0).then(|| start_read(Arc::new(file), start, remaining, chunks));
+    let state = Ahead {
+        next: first,
+        pos: start,
+        remaining,
+        chunks,
+    };
+    let stream = futures::stream::try_unfold(state, move |ahead| {
         let key = key.clone();
-        async move {
-            let Some(task) = next else {
-                return Ok(None);
-            };
-            let (file, buf) = task
-                .await
-                .map_err(io::Error::other)?
-                .map_err(|e| io::Error::new(e.kind(), format!("reading {key}: {e}")))?;
-            if buf.is_empty() {
-                // The file shrank under us; end rather than spin.
-                return Ok(None);
-            }
-            let asked = remaining.min(READ_CHUNK as u64);
-            let remaining = remaining - buf.len() as u64;
-            // A short read means the file shrank: this chunk is the last.
-            let next =
-                (remaining > 0 && buf.len() as u64 == asked).then(|| start_read(file, remaining));
-            Ok(Some((Bytes::from(buf), (next, remaining))))
-        }
+        async move { ahead.advance().await.map_err(|e| in_key(&key, e)) }
     });
     Ok(Box::pin(stream))
 }
 
-type ReadTask = tokio::task::JoinHandle<io::Result<(File, Vec<u8>)>>;
+/// The stream's state: the read under way and where the one after it starts.
+struct Ahead {
+    next: Option<ReadTask>,
+    /// Offset of the chunk `next` is reading.
+    pos: u64,
+    /// Bytes of the window from `pos` on.
+    remaining: u64,
+    chunks: Chunks,
+}
 
-/// Starts reading the next chunk (at most `READ_CHUNK` of the `remaining` bytes).
+impl Ahead {
+    /// Waits for the chunk under way and starts the next one.
+    async fn advance(mut self) -> io::Result<Option<(Bytes, Ahead)>> {
+        let Some(task) = self.next.take() else {
+            return Ok(None);
+        };
+        let (file, chunk) = task.await.map_err(io::Error::other)??;
+        let bytes = match chunk {
+            Chunk::Read(bytes) => bytes,
+            Chunk::Unmappable => {
+                self.chunks = Chunks::Copied;
+                let want = self.want();
+                let buf = Vec::with_capacity(want);
+                let (copying, pos) = (Arc::clone(&file), self.pos);
+                tokio::task::spawn_blocking(move || copy_chunk(&copying, pos, buf, want))
+                    .await
+                    .map_err(io::Error::other)??
+            }
+        };
+        if bytes.is_empty() {
+            // The file shrank under us; end rather than spin.
+            return Ok(None);
+        }
+        let asked = self.want() as u64;
+        self.pos += bytes.len() as u64;
+        self.remaining -= bytes.len() as u64;
+        // A short read means the file shrank: this chunk is the last.
+        if self.remaining > 0 && bytes.len() as u64 == asked {
+            self.next = Some(start_read(file, self.pos, self.remaining, self.chunks));
+        }
+        Ok(Some((bytes, self)))
+    }
+
+    /// Bytes of the chunk at `pos`: at most `READ_CHUNK`, so it fits a usize.
+    fn want(&self) -> usize {
+        self.remaining.min(READ_CHUNK as u64) as usize
+    }
+}
+
+/// Names the object in a read error.
+fn in_key(key: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("reading {key}: {e}"))
+}
+
+/// What one blocking read gave.
+enum Chunk {
+    Read(Bytes),
+    /// The system would not map this file; the stream copies from here on.
+    Unmappable,
+}
+
+type ReadTask = tokio::task::JoinHandle<io::Result<(Arc<File>, Chunk)>>;
+
+/// Starts reading the chunk at `pos` (at most `READ_CHUNK` of the `remaining` bytes).
 ///
-/// The buffer is allocated here, on the async worker, not in the blocking task: the
+/// A copy buffer is allocated here, on the async worker, not in the blocking task: the
 /// allocator (glibc) gives every thread that allocates its own arena and keeps freed
 /// megabytes in it, so buffers born on dozens of blocking threads would pin dozens of
 /// arenas' worth of memory. Born here, they recycle through the workers' few arenas.
-fn start_read(file: File, remaining: u64) -> ReadTask {
-    // At most READ_CHUNK, so it fits a usize.
+fn start_read(file: Arc<File>, pos: u64, remaining: u64, chunks: Chunks) -> ReadTask {
     let want = remaining.min(READ_CHUNK as u64) as usize;
-    let buf = Vec::with_capacity(want);
-    tokio::task::spawn_blocking(move || read_chunk(file, buf, want))
+    match chunks {
+        Chunks::Copied => {
+            let buf = Vec::with_capacity(want);
+            tokio::task::spawn_blocking(move || {
+                let bytes = copy_chunk(&file, pos, buf, want)?;
+                Ok((file, Chunk::Read(bytes)))
+            })
+        }
+        Chunks::Mapped => tokio::task::spawn_blocking(move || {
+            let chunk = match map_chunk(&file, pos, want) {
+                Ok(bytes) => Chunk::Read(bytes),
+                Err(_) => Chunk::Unmappable,
+            };
+            Ok((file, chunk))
+        }),
+    }
 }
 
-/// Reads up to `want` bytes, fewer only at end of file, into `buf`'s uninitialised
-/// capacity.
-fn read_chunk(file: File, mut buf: Vec<u8>, want: usize) -> io::Result<(File, Vec<u8>)> {
-    (&file).take(want as u64).read_to_end(&mut buf)?;
-    Ok((file, buf))
+/// Reads up to `want` bytes at `pos`, fewer only at end of file, into `buf`'s
+/// uninitialised capacity.
+fn copy_chunk(file: &File, pos: u64, mut buf: Vec<u8>, want: usize) -> io::Result<Bytes> {
+    let reader = PositionedReader { file, pos };
+    reader.take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+/// `Read` at an explicit offset (`pread`), so chunks need no shared file cursor.
+struct PositionedReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Maps `want` bytes at `pos` read-only and faults them all in now, on this blocking
+/// thread, with `MADV_POPULATE_READ`: a disk error or a range past the end of the file
+/// comes back here as an error (and the caller copies instead, which reports it
+/// properly), not later as a fault. The mapping is released when the last `Bytes`
+/// pointing into it drops.
+#[allow(unsafe_code)]
+fn map_chunk(file: &File, pos: u64, want: usize) -> io::Result<Bytes> {
+    // SAFETY: a mapping is only as stable as the file under it: if the file were
+    // truncated while mapped, touching the lost pages from user code would raise
+    // SIGBUS. Only `Chunks::Mapped` streams come here, and those are for objects this
+    // backend never truncates or rewrites in place: a blob is written whole under
+    // another name, renamed into place and only ever unlinked, which keeps the inode
+    // and its pages. The pages are all resident before the `Bytes` exists (below), and
+    // a plain HTTP/1 body goes out through `writev`, where the kernel reads them and a
+    // fault would fail that one write (EFAULT) rather than the process.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(pos)
+            .len(want)
+            .map(file)?
+    };
+    map.advise(memmap2::Advice::PopulateRead)?;
+    Ok(Bytes::from_owner(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), &data).expect("write");
+        (file, data)
+    }
+
+    #[test]
+    fn a_mapping_past_the_end_is_an_error_not_a_fault() {
+        let (file, _) = file_of(10);
+        let opened = File::open(file.path()).expect("open");
+        assert!(map_chunk(&opened, 8192, 4096).is_err());
+        let inside = map_chunk(&opened, 0, 10).expect("map the file");
+        assert_eq!(&inside[..], &(0..10).collect::<Vec<u8>>()[..]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_mapping_turns_the_stream_into_copies() {
+        let len = 2 * READ_CHUNK + 100;
+        let (file, data) = file_of(len);
+        let opened = Arc::new(File::open(file.path()).expect("open"));
+        let refused = {
+            let opened = Arc::clone(&opened);
+            tokio::task::spawn_blocking(move || Ok((opened, Chunk::Unmappable)))
+        };
+        let ahead = Ahead {
+            next: Some(refused),
+            pos: 7,
+            remaining: len as u64 - 7,
+            chunks: Chunks::Mapped,
+        };
+        let (first, ahead) = ahead.advance().await.expect("copied").expect("a chunk");
+        assert_eq!(ahead.chunks, Chunks::Copied);
+        let stream = futures::stream::try_unfold(ahead, Ahead::advance);
+        let rest: Vec<Bytes> = stream.try_collect().await.expect("the rest");
+        let got: Vec<u8> = std::iter::once(first).chain(rest).flatten().collect();
+        assert_eq!(got, data[7..]);
+    }
 }
