@@ -42,6 +42,10 @@ pub(super) enum Chunks {
 
 /// Opens `path` at `offset`. The window is fixed now: if the file grows meanwhile (an
 /// upload being appended to), the stream still ends where the file ended at open.
+///
+/// A mapped stream maps its first chunk in the same hop to the blocking pool as the
+/// open: most blobs (configs, small layers) fit one chunk, so a GET of one costs one
+/// hop instead of two, which counts when many nodes pull at once.
 pub(super) async fn open(
     key: &str,
     path: PathBuf,
@@ -49,7 +53,7 @@ pub(super) async fn open(
     len: Option<u64>,
     chunks: Chunks,
 ) -> Result<ByteStream, StorageError> {
-    let opened = run_blocking(key, move || -> io::Result<Option<(File, u64, u64)>> {
+    let opened = run_blocking(key, move || -> io::Result<Option<Ahead>> {
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -60,56 +64,69 @@ pub(super) async fn open(
             return Ok(None);
         }
         let (start, end) = read_window(meta.len(), offset, len);
-        Ok(Some((file, start, end - start)))
+        let mut ahead = Ahead {
+            file: Arc::new(file),
+            next: None,
+            pos: start,
+            remaining: end - start,
+            chunks,
+        };
+        if ahead.remaining > 0 {
+            ahead.next = Some(match chunks {
+                Chunks::Mapped => Next::Ready(map_or_refuse(&ahead.file, start, ahead.want())),
+                Chunks::Copied => Next::Reading(ahead.start_read()),
+            });
+        }
+        Ok(Some(ahead))
     })
     .await?;
-    let Some((file, start, remaining)) = opened else {
+    let Some(ahead) = opened else {
         return Err(StorageError::NotFound {
             key: key.to_owned(),
         });
     };
     let key: Arc<str> = Arc::from(key);
-    let first = (remaining > 0).then(|| start_read(Arc::new(file), start, remaining, chunks));
-    let state = Ahead {
-        next: first,
-        pos: start,
-        remaining,
-        chunks,
-    };
-    let stream = futures::stream::try_unfold(state, move |ahead| {
+    let stream = futures::stream::try_unfold(ahead, move |ahead| {
         let key = key.clone();
         async move { ahead.advance().await.map_err(|e| in_key(&key, e)) }
     });
     Ok(Box::pin(stream))
 }
 
-/// The stream's state: the read under way and where the one after it starts.
+/// The stream's state: the file, the chunk at `pos` (read or being read) and what is
+/// left of the window.
 struct Ahead {
-    next: Option<ReadTask>,
-    /// Offset of the chunk `next` is reading.
+    file: Arc<File>,
+    next: Option<Next>,
+    /// Offset of the chunk `next` holds.
     pos: u64,
     /// Bytes of the window from `pos` on.
     remaining: u64,
     chunks: Chunks,
 }
 
+/// The chunk at `pos`: already made, or being made on the blocking pool.
+enum Next {
+    Ready(Chunk),
+    Reading(ReadTask),
+}
+
 impl Ahead {
-    /// Waits for the chunk under way and starts the next one.
+    /// Takes the chunk at `pos` and starts reading the one after it.
     async fn advance(mut self) -> io::Result<Option<(Bytes, Ahead)>> {
-        let Some(task) = self.next.take() else {
-            return Ok(None);
+        let chunk = match self.next.take() {
+            None => return Ok(None),
+            Some(Next::Ready(chunk)) => chunk,
+            Some(Next::Reading(task)) => task.await.map_err(io::Error::other)??,
         };
-        let (file, chunk) = task.await.map_err(io::Error::other)??;
         let bytes = match chunk {
             Chunk::Read(bytes) => bytes,
             Chunk::Unmappable => {
                 self.chunks = Chunks::Copied;
-                let want = self.want();
-                let buf = Vec::with_capacity(want);
-                let (copying, pos) = (Arc::clone(&file), self.pos);
-                tokio::task::spawn_blocking(move || copy_chunk(&copying, pos, buf, want))
+                self.start_read()
                     .await
                     .map_err(io::Error::other)??
+                    .into_copied()?
             }
         };
         if bytes.is_empty() {
@@ -121,7 +138,7 @@ impl Ahead {
         self.remaining -= bytes.len() as u64;
         // A short read means the file shrank: this chunk is the last.
         if self.remaining > 0 && bytes.len() as u64 == asked {
-            self.next = Some(start_read(file, self.pos, self.remaining, self.chunks));
+            self.next = Some(Next::Reading(self.start_read()));
         }
         Ok(Some((bytes, self)))
     }
@@ -129,6 +146,26 @@ impl Ahead {
     /// Bytes of the chunk at `pos`: at most `READ_CHUNK`, so it fits a usize.
     fn want(&self) -> usize {
         self.remaining.min(READ_CHUNK as u64) as usize
+    }
+
+    /// Starts making the chunk at `pos` on the blocking pool.
+    ///
+    /// A copy buffer is allocated here, on the async worker, not in the blocking task:
+    /// the allocator (glibc) gives every thread that allocates its own arena and keeps
+    /// freed megabytes in it, so buffers born on dozens of blocking threads would pin
+    /// dozens of arenas' worth of memory. Born here, they recycle through the workers'
+    /// few arenas.
+    fn start_read(&self) -> ReadTask {
+        let (file, pos, want) = (Arc::clone(&self.file), self.pos, self.want());
+        match self.chunks {
+            Chunks::Copied => {
+                let buf = Vec::with_capacity(want);
+                tokio::task::spawn_blocking(move || copy_chunk(&file, pos, buf, want))
+            }
+            Chunks::Mapped => {
+                tokio::task::spawn_blocking(move || Ok(map_or_refuse(&file, pos, want)))
+            }
+        }
     }
 }
 
@@ -144,40 +181,34 @@ enum Chunk {
     Unmappable,
 }
 
-type ReadTask = tokio::task::JoinHandle<io::Result<(Arc<File>, Chunk)>>;
-
-/// Starts reading the chunk at `pos` (at most `READ_CHUNK` of the `remaining` bytes).
-///
-/// A copy buffer is allocated here, on the async worker, not in the blocking task: the
-/// allocator (glibc) gives every thread that allocates its own arena and keeps freed
-/// megabytes in it, so buffers born on dozens of blocking threads would pin dozens of
-/// arenas' worth of memory. Born here, they recycle through the workers' few arenas.
-fn start_read(file: Arc<File>, pos: u64, remaining: u64, chunks: Chunks) -> ReadTask {
-    let want = remaining.min(READ_CHUNK as u64) as usize;
-    match chunks {
-        Chunks::Copied => {
-            let buf = Vec::with_capacity(want);
-            tokio::task::spawn_blocking(move || {
-                let bytes = copy_chunk(&file, pos, buf, want)?;
-                Ok((file, Chunk::Read(bytes)))
-            })
+impl Chunk {
+    /// The bytes of a copied chunk: copies are never refused, so `Unmappable` here would
+    /// be a bug, reported as an error rather than as a silently short stream.
+    fn into_copied(self) -> io::Result<Bytes> {
+        match self {
+            Chunk::Read(bytes) => Ok(bytes),
+            Chunk::Unmappable => Err(io::Error::other("a copied chunk came back unmapped")),
         }
-        Chunks::Mapped => tokio::task::spawn_blocking(move || {
-            let chunk = match map_chunk(&file, pos, want) {
-                Ok(bytes) => Chunk::Read(bytes),
-                Err(_) => Chunk::Unmappable,
-            };
-            Ok((file, chunk))
-        }),
     }
 }
 
+type ReadTask = tokio::task::JoinHandle<io::Result<Chunk>>;
+
 /// Reads up to `want` bytes at `pos`, fewer only at end of file, into `buf`'s
 /// uninitialised capacity.
-fn copy_chunk(file: &File, pos: u64, mut buf: Vec<u8>, want: usize) -> io::Result<Bytes> {
+fn copy_chunk(file: &File, pos: u64, mut buf: Vec<u8>, want: usize) -> io::Result<Chunk> {
     let reader = PositionedReader { file, pos };
     reader.take(want as u64).read_to_end(&mut buf)?;
-    Ok(Bytes::from(buf))
+    Ok(Chunk::Read(Bytes::from(buf)))
+}
+
+/// The chunk mapped, or `Unmappable` when the system refuses (the copy that follows
+/// reports a real read error properly).
+fn map_or_refuse(file: &File, pos: u64, want: usize) -> Chunk {
+    match map_chunk(file, pos, want) {
+        Ok(bytes) => Chunk::Read(bytes),
+        Err(_) => Chunk::Unmappable,
+    }
 }
 
 /// `Read` at an explicit offset (`pread`), so chunks need no shared file cursor.
@@ -245,13 +276,9 @@ mod tests {
     async fn a_refused_mapping_turns_the_stream_into_copies() {
         let len = 2 * READ_CHUNK + 100;
         let (file, data) = file_of(len);
-        let opened = Arc::new(File::open(file.path()).expect("open"));
-        let refused = {
-            let opened = Arc::clone(&opened);
-            tokio::task::spawn_blocking(move || Ok((opened, Chunk::Unmappable)))
-        };
         let ahead = Ahead {
-            next: Some(refused),
+            file: Arc::new(File::open(file.path()).expect("open")),
+            next: Some(Next::Ready(Chunk::Unmappable)),
             pos: 7,
             remaining: len as u64 - 7,
             chunks: Chunks::Mapped,
