@@ -128,26 +128,24 @@ impl Store {
     }
 
     /// Finishes an upload whose bytes the caller verified to hash to `digest`: moves them to
-    /// the blob (or, if the blob already exists, keeps that one and drops this copy), links
-    /// the blob into `repo` and removes the upload. `Err(NotFound)` for an unknown upload.
+    /// the blob, links the blob into `repo` and removes the upload. `Err(NotFound)` for an
+    /// unknown upload.
     ///
-    /// Concurrent pushes of one blob both succeed: each either sees the blob and drops its
-    /// copy, or renames identical bytes over it.
+    /// The bytes are renamed into place even when the blob already exists: they are the
+    /// same bytes (the digest says so), the rename is atomic, and a reader of the old file
+    /// keeps its inode. Asking first would cost every new blob, the common case (clients
+    /// `HEAD` before they push), one more storage round trip. Concurrent pushes of one
+    /// blob therefore all succeed, the last rename winning.
     pub async fn commit_upload(
         &self,
         repo: &RepoName,
         id: &UploadId,
         digest: &Digest,
     ) -> Result<(), StorageError> {
-        let data = layout::upload_data(repo, id);
-        if self.blob_size(digest).await?.is_none() {
-            // Refused with NotFound (naming `data`) when the upload is gone.
-            self.backend
-                .rename(&data, &layout::blob_data(digest))
-                .await?;
-        } else if self.backend.stat(&data).await?.is_none() {
-            return Err(StorageError::NotFound { key: data });
-        }
+        // Refused with NotFound (naming the upload's data) when the upload is gone.
+        self.backend
+            .rename(&layout::upload_data(repo, id), &layout::blob_data(digest))
+            .await?;
         // Independent once the data is in place: link and clean up at once.
         let upload_dir = layout::upload_dir(repo, id);
         futures::future::try_join(
