@@ -48,7 +48,7 @@ fn push(
         let repo: RepoName = "bench/app".parse().unwrap_or_else(|_| unreachable!());
         let id = UploadId::parse(&format!("bench-{n}")).unwrap_or_else(|| unreachable!());
         store
-            .create_upload(&repo, &id, 0)
+            .create_upload(&repo, &id)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let mut session = UploadSession::new(Algorithm::Sha256);

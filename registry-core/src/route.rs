@@ -64,6 +64,51 @@ impl UploadId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Mints a new id: a UUIDv7 (RFC 9562, section 5.7) from the caller's clock
+    /// (`unix_millis`) and 10 random bytes (74 of their bits are used), as this
+    /// crate reads neither a clock nor a random source.
+    ///
+    /// The id carries its own start time so that storage needs no second file per
+    /// upload to find abandoned ones: every file created and deleted per push costs
+    /// the file system an inode allocation and, later, a free.
+    pub fn mint(unix_millis: u64, random: [u8; 10]) -> UploadId {
+        let mut b = [0u8; 16];
+        // 48 bits of milliseconds (enough until the year 10889).
+        b[..6].copy_from_slice(&unix_millis.to_be_bytes()[2..]);
+        b[6] = 0x70 | (random[0] & 0x0f);
+        b[7] = random[1];
+        b[8] = 0x80 | (random[2] & 0x3f);
+        b[9..].copy_from_slice(&random[3..]);
+        let hex = hex::encode(b);
+        UploadId(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ))
+    }
+
+    /// When [`UploadId::mint`] made this id, in unix seconds; `None` for an id that is
+    /// not a UUIDv7 (one an older version minted), whose age is unknown.
+    pub fn minted_unix_secs(&self) -> Option<u64> {
+        let s = self.0.as_bytes();
+        let shaped = s.len() == 36
+            && [8, 13, 18, 23].iter().all(|&i| s[i] == b'-')
+            && s[14] == b'7'
+            && matches!(s[19], b'8' | b'9' | b'a' | b'b')
+            && s.iter().enumerate().all(|(i, c)| {
+                matches!(i, 8 | 13 | 18 | 23) || matches!(c, b'0'..=b'9' | b'a'..=b'f')
+            });
+        if !shaped {
+            return None;
+        }
+        let millis =
+            u64::from_str_radix(&format!("{}{}", &self.0[..8], &self.0[9..13]), 16).ok()?;
+        Some(millis / 1000)
+    }
 }
 
 impl std::fmt::Display for UploadId {

@@ -92,6 +92,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Atomically moves an object to `to`, replacing any object there. Two clients that
     /// move identical content to the same key at once must both succeed: that is how two
     /// concurrent pushes of one blob finish. `Err(NotFound)` when `from` is absent.
+    ///
+    /// Unlike `delete`, a rename may leave `from`'s prefix behind, empty (the fs backend
+    /// keeps the directory): it is where the next upload of the repository goes, and
+    /// removing and recreating it per push cost the file system an inode each time.
     async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
 
     /// Deletes an object or a whole prefix, recursively. `Ok(false)` when nothing was there.

@@ -176,8 +176,7 @@ impl Backend for FsBackend {
             .wait(&from_path)
             .await
             .map_err(|e| StorageError::io(from, e))?;
-        let root = self.root.clone();
-        let moved = run_blocking(to, move || blocking::rename(&root, &from_path, &to_path)).await?;
+        let moved = run_blocking(to, move || blocking::rename(&from_path, &to_path)).await?;
         if moved {
             Ok(())
         } else {

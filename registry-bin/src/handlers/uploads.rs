@@ -15,15 +15,19 @@ use crate::registry::Shared;
 use crate::reply::Reply;
 use crate::sessions::{resync, SessionSlot};
 
-fn now_unix() -> u64 {
+fn now_unix_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A new upload id: a UUIDv7 of the clock and 74 random bits (taken from a v4 UUID, so
+/// the random source is the one every other id uses).
 fn new_id() -> UploadId {
-    // A v4 UUID is 32 hex digits and dashes: always a valid id.
-    UploadId::parse(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|| unreachable!())
+    let random = uuid::Uuid::new_v4().into_bytes();
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&random[6..]);
+    UploadId::mint(now_unix_millis(), bits)
 }
 
 /// 202 with the headers that tell the client where the upload stands.
@@ -63,7 +67,7 @@ pub async fn start(
         UploadStart::Session { algorithm } => *algorithm,
     };
     let id = new_id();
-    shared.store.create_upload(name, &id, now_unix()).await?;
+    shared.store.create_upload(name, &id).await?;
     *shared.sessions.lock(&id).await = Some(UploadSession::new(algorithm));
     Ok(progress(name, &id, 0, StatusCode::ACCEPTED))
 }
@@ -115,12 +119,12 @@ async fn monolithic(
     name: &RepoName,
     digest: &Digest,
 ) -> ApiResult {
-    let (id, started) = (new_id(), now_unix());
-    shared.store.create_upload(name, &id, started).await?;
+    let id = new_id();
+    shared.store.create_upload(name, &id).await?;
     let mut slot = shared.sessions.lock(&id).await;
     *slot = Some(UploadSession::new(digest.algorithm()));
     let result = match write_chunk(shared, &mut slot, headers, body, name, &id, Chunk::Last).await {
-        Ok(()) => complete(shared, &mut slot, name, &id, digest, Some(started)).await,
+        Ok(()) => complete(shared, &mut slot, name, &id, digest).await,
         Err(e) => Err(e),
     };
     finish_or_discard(shared, name, &id, result).await
@@ -224,21 +228,20 @@ async fn write_chunk(
     Ok(())
 }
 
-/// Verifies the digest and turns the upload into a blob of `name`. `started` (unix
-/// seconds) is when the upload began, for the upload-duration metric.
+/// Verifies the digest and turns the upload into a blob of `name`; records the upload's
+/// duration (from the time in its id) in the metrics.
 async fn complete(
     shared: &Shared,
     slot: &mut SessionSlot,
     name: &RepoName,
     id: &UploadId,
     digest: &Digest,
-    started: Option<u64>,
 ) -> ApiResult {
     let session = slot.take().ok_or(ErrorCode::BlobUploadUnknown)?;
     let verified = session.finish(digest)?;
     shared.store.commit_upload(name, id, &verified).await?;
-    if let Some(started) = started {
-        let took = now_unix().saturating_sub(started);
+    if let Some(started) = id.minted_unix_secs() {
+        let took = (now_unix_millis() / 1000).saturating_sub(started);
         shared
             .metrics
             .upload_completed(std::time::Duration::from_secs(took));
@@ -277,20 +280,13 @@ pub async fn put(
     digest: &Digest,
 ) -> ApiResult {
     let mut slot = shared.sessions.lock(id).await;
-    // The start time is only for a metric: read alongside, not in the way.
-    let (loaded, started) = futures::future::join(
-        load(shared, &mut slot, name, id, Some(digest.algorithm())),
-        shared.store.upload_started_at(name, id),
-    )
-    .await;
-    loaded?;
+    load(shared, &mut slot, name, id, Some(digest.algorithm())).await?;
     if let Err(e) = write_chunk(shared, &mut slot, headers, body, name, id, Chunk::Last).await {
         // A bad or broken last chunk leaves the upload resumable.
         *slot = None;
         return Err(e);
     }
-    let started = started.ok().flatten();
-    let result = complete(shared, &mut slot, name, id, digest, started).await;
+    let result = complete(shared, &mut slot, name, id, digest).await;
     finish_or_discard(shared, name, id, result).await
 }
 

@@ -391,3 +391,43 @@ fn urls_round_trip_through_the_parser() {
         "/v2/_catalog?n=2&last=a%2Fb"
     );
 }
+
+#[test]
+fn minted_upload_ids_are_uuid_v7_carrying_their_time() {
+    let millis = 1_795_731_356_789;
+    let id = UploadId::mint(millis, [0xff; 10]);
+    let s = id.as_str();
+    assert_eq!(s.len(), 36);
+    // 48 bits of milliseconds, big-endian, first.
+    assert_eq!(
+        &s[..13],
+        format!("{:08x}-{:04x}", millis >> 16, millis & 0xffff)
+    );
+    assert_eq!(s.as_bytes()[14], b'7', "version 7: {s}");
+    assert_eq!(
+        s.as_bytes()[19],
+        b'b',
+        "variant 10 with the random bits set: {s}"
+    );
+    assert_eq!(UploadId::parse(s), Some(id.clone()), "a valid id");
+    assert_eq!(id.minted_unix_secs(), Some(1_795_731_356));
+    assert_eq!(
+        UploadId::mint(0, [0; 10]).as_str(),
+        "00000000-0000-7000-8000-000000000000"
+    );
+    assert_eq!(UploadId::mint(0, [0; 10]).minted_unix_secs(), Some(0));
+}
+
+#[test]
+fn ids_of_other_shapes_have_no_minting_time() {
+    for other in [
+        "8383096f-1d43-4b9d-a3be-f3ce47e39531", // v4, from older versions
+        "u1",
+        "0190b2c4-5d6e-7f00-c000-000000000000", // variant bits not 10
+        "0190B2C4-5D6E-7F00-8000-000000000000", // not lowercase
+        "0190b2c4x5d6e-7f00-8000-000000000000",
+    ] {
+        let id = UploadId::parse(other).unwrap();
+        assert_eq!(id.minted_unix_secs(), None, "{other}");
+    }
+}

@@ -27,7 +27,7 @@ pub(super) async fn run(store: &Store) {
         let (store, content, digest) = (store.clone(), content.clone(), digest.clone());
         let (r, id) = (repo(name), upload(&format!("c{i}")));
         tasks.push(tokio::spawn(async move {
-            store.create_upload(&r, &id, 1).await?;
+            store.create_upload(&r, &id).await?;
             let mut w = store.upload_writer(&r, &id).await?;
             // Uneven frames, as a request body delivers them.
             for (from, to) in [(0, 100), (100, 70_000), (70_000, 1_600_000)] {

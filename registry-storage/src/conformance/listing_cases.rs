@@ -79,7 +79,7 @@ async fn catalog(store: &Store) {
         .await
         .expect("put a/b/c/d");
     store
-        .create_upload(&repo("a"), &upload("only"), 1)
+        .create_upload(&repo("a"), &upload("only"))
         .await
         .expect("upload in a");
     store

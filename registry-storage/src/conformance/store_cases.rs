@@ -1,6 +1,7 @@
 //! `Store` semantics over the backend under test.
 
 use bytes::Bytes;
+use registry_core::UploadId;
 
 use super::{collect, repo, sha256, tag, upload};
 use crate::error::StorageError;
@@ -20,14 +21,18 @@ pub(super) async fn run(store: &Store) {
 /// Abandoned uploads are purged by age, wherever they are (even in a
 /// repository with no content yet); readiness probes leave nothing behind.
 async fn purging_and_probes(store: &Store) {
-    let (old, fresh) = (upload("purge-old"), upload("purge-fresh"));
+    // Minted at 100 s and at 1000 s after the epoch.
+    let (old, fresh) = (
+        UploadId::mint(100_000, [1; 10]),
+        UploadId::mint(1_000_000, [2; 10]),
+    );
     let (stalled, busy) = (repo("purge/stalled"), repo("purge/busy"));
     store
-        .create_upload(&stalled, &old, 100)
+        .create_upload(&stalled, &old)
         .await
         .expect("create old upload");
     store
-        .create_upload(&busy, &fresh, 1000)
+        .create_upload(&busy, &fresh)
         .await
         .expect("create fresh upload");
     let mut w = store.upload_writer(&stalled, &old).await.expect("writer");
@@ -61,10 +66,7 @@ async fn purging_and_probes(store: &Store) {
 /// Pushes `bytes` through an upload in `name` and commits it; returns the blob size.
 async fn push(store: &Store, name: &str, id: &str, bytes: &[u8]) -> u64 {
     let (r, id) = (repo(name), upload(id));
-    store
-        .create_upload(&r, &id, 1)
-        .await
-        .expect("create upload");
+    store.create_upload(&r, &id).await.expect("create upload");
     let mut w = store.upload_writer(&r, &id).await.expect("upload writer");
     w.write(Bytes::copy_from_slice(bytes)).await.expect("write");
     w.commit().await.expect("commit writer");
@@ -93,9 +95,8 @@ async fn uploads_and_blobs(store: &Store) {
     assert_eq!(store.upload_writer(&one, &u1).await.err(), Some(unknown()));
     assert_eq!(store.commit_upload(&one, &u1, &d).await, Err(unknown()));
 
-    store.create_upload(&one, &u1, 1000).await.expect("create");
+    store.create_upload(&one, &u1).await.expect("create");
     assert_eq!(store.upload_size(&one, &u1).await, Ok(Some(0)));
-    assert_eq!(store.upload_started_at(&one, &u1).await, Ok(Some(1000)));
     assert_eq!(store.list_uploads(&one).await, Ok(vec![u1.clone()]));
     assert_eq!(
         store.repository_exists(&one).await,
@@ -150,7 +151,7 @@ async fn uploads_and_blobs(store: &Store) {
 
     // Cancel.
     let u3 = upload("u3");
-    store.create_upload(&one, &u3, 5).await.expect("create");
+    store.create_upload(&one, &u3).await.expect("create");
     let mut w = store.upload_writer(&one, &u3).await.expect("writer");
     w.write(Bytes::from_static(b"keep")).await.expect("write");
     w.commit().await.expect("commit");

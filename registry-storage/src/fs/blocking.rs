@@ -177,7 +177,10 @@ pub(super) fn list(path: &Path) -> io::Result<Vec<String>> {
 }
 
 /// Moves `from` over `to`, creating `to`'s parents. `Ok(false)` when `from` is absent.
-pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
+/// `from`'s directory stays even when this empties it (see [`Backend::rename`]).
+///
+/// [`Backend::rename`]: crate::Backend::rename
+pub(super) fn rename(from: &Path, to: &Path) -> io::Result<bool> {
     let dir = parent(to)?;
     let (moved, made) = in_dir(dir, || match fs::rename(from, to) {
         Ok(()) => Ok(true),
@@ -188,15 +191,11 @@ pub(super) fn rename(root: &Path, from: &Path, to: &Path) -> io::Result<bool> {
         Err(e) => Err(e),
     })?;
     if moved {
+        // The source's directory is not synced: a crash can only bring the entry back as
+        // a leftover (upload garbage), never lose the target, and that fsync cost every
+        // push a disk round trip for nothing.
         sync_dir(dir)?;
         sync_new_entries(&made)?;
-        let from_dir = parent(from)?;
-        if from_dir != dir {
-            // The source entry is gone either way; a crash can only bring it back as a
-            // leftover (upload garbage), never lose the target, so its directory is not
-            // synced: that fsync cost every push a disk round trip for nothing.
-            prune(root, from_dir);
-        }
     }
     Ok(moved)
 }

@@ -1,4 +1,4 @@
-//! Upload sessions: bytes received so far under `_uploads/<id>`, moved into the shared blob
+//! Upload sessions: bytes received so far in `_uploads/<id>`, moved into the shared blob
 //! store once the caller has verified their digest.
 //!
 //! ```text
@@ -8,44 +8,29 @@
 //!                                     │
 //!        commit_upload(verified digest)   or   cancel_upload
 //!                 │                                │
-//!     data renamed to the blob (or dropped     upload dir deleted
-//!     if the blob exists), linked, dir deleted
+//!     renamed to the blob, linked              deleted
 //! ```
+//!
+//! An upload's start time is in its id ([`UploadId::minted_unix_secs`]), not in a file.
 //!
 //! The store does not serialise operations on one upload; the server does (one request per
 //! upload session at a time), as the spec requires of clients anyway.
 
 use bytes::Bytes;
 use registry_core::{Digest, RepoName, UploadId};
-use serde::{Deserialize, Serialize};
 
 use super::Store;
 use crate::backend::{BackendWriter, ByteStream};
 use crate::error::StorageError;
 use crate::layout;
 
-/// Content of `startedat`: when the upload began, so stale uploads can be expired.
-#[derive(Serialize, Deserialize)]
-struct StartedAt {
-    started: u64,
-}
-
 impl Store {
-    /// Starts an upload: writes `startedat`, then an empty `data` (an upload exists once its
-    /// data does, so `startedat` is always there for an existing upload). Neither is synced
+    /// Starts an upload: an empty object, not synced
     /// ([`Backend::put_unsynced`](crate::Backend::put_unsynced)): a crash may lose an upload
     /// that has no bytes yet, and its client then starts over; the bytes themselves are
-    /// synced by every `commit` of the writer.
-    pub async fn create_upload(
-        &self,
-        repo: &RepoName,
-        id: &UploadId,
-        now_unix: u64,
-    ) -> Result<(), StorageError> {
-        let key = layout::upload_started_at(repo, id);
-        let info = serde_json::to_vec(&StartedAt { started: now_unix })
-            .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
-        self.backend.put_unsynced(&key, Bytes::from(info)).await?;
+    /// synced by every `commit` of the writer. `id` should come from [`UploadId::mint`], so
+    /// that [`Store::purge_uploads`] knows its age.
+    pub async fn create_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), StorageError> {
         self.backend
             .put_unsynced(&layout::upload_data(repo, id), Bytes::new())
             .await
@@ -60,23 +45,9 @@ impl Store {
         self.backend.stat(&layout::upload_data(repo, id)).await
     }
 
-    /// When the upload started (`now_unix` given to `create_upload`); `None` when unknown.
-    pub async fn upload_started_at(
-        &self,
-        repo: &RepoName,
-        id: &UploadId,
-    ) -> Result<Option<u64>, StorageError> {
-        let key = layout::upload_started_at(repo, id);
-        match self.backend.get(&key).await? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice::<StartedAt>(&bytes)
-                .map(|s| Some(s.started))
-                .map_err(|_| StorageError::Corrupt { key }),
-        }
-    }
-
-    /// Removes every upload that started before `cutoff_unix` (or whose start
-    /// time is unreadable), with its data. Returns what was removed.
+    /// Removes every upload that started before `cutoff_unix` (or whose start time is
+    /// unknown: an id not minted by [`UploadId::mint`], such as an older version's upload),
+    /// with its data. Returns what was removed.
     pub async fn purge_uploads(
         &self,
         cutoff_unix: u64,
@@ -87,7 +58,7 @@ impl Store {
                 continue;
             };
             for id in self.list_uploads(&repo).await? {
-                let started = self.upload_started_at(&repo, &id).await.ok().flatten();
+                let started = id.minted_unix_secs();
                 if started.is_none_or(|t| t < cutoff_unix) && self.cancel_upload(&repo, &id).await?
                 {
                     purged.push((repo.clone(), id));
@@ -128,8 +99,8 @@ impl Store {
     }
 
     /// Finishes an upload whose bytes the caller verified to hash to `digest`: moves them to
-    /// the blob, links the blob into `repo` and removes the upload. `Err(NotFound)` for an
-    /// unknown upload.
+    /// the blob (which ends the upload) and links the blob into `repo`. `Err(NotFound)` for
+    /// an unknown upload.
     ///
     /// The bytes are renamed into place even when the blob already exists: they are the
     /// same bytes (the digest says so), the rename is atomic, and a reader of the old file
@@ -146,14 +117,7 @@ impl Store {
         self.backend
             .rename(&layout::upload_data(repo, id), &layout::blob_data(digest))
             .await?;
-        // Independent once the data is in place: link and clean up at once.
-        let upload_dir = layout::upload_dir(repo, id);
-        futures::future::try_join(
-            self.link_blob(repo, digest),
-            self.backend.delete(&upload_dir),
-        )
-        .await?;
-        Ok(())
+        self.link_blob(repo, digest).await
     }
 
     /// Abandons an upload and deletes its bytes. `Ok(false)` when there was no such upload.
@@ -162,6 +126,6 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
     ) -> Result<bool, StorageError> {
-        self.backend.delete(&layout::upload_dir(repo, id)).await
+        self.backend.delete(&layout::upload_data(repo, id)).await
     }
 }
