@@ -105,9 +105,9 @@ impl UploadId {
         if !shaped {
             return None;
         }
-        let millis =
-            u64::from_str_radix(&format!("{}{}", &self.0[..8], &self.0[9..13]), 16).ok()?;
-        Some(millis / 1000)
+        let high = u64::from_str_radix(&self.0[..8], 16).ok()?;
+        let low = u64::from_str_radix(&self.0[9..13], 16).ok()?;
+        Some(((high << 16) | low) / 1000)
     }
 }
 

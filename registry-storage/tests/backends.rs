@@ -136,6 +136,27 @@ async fn fs_concurrent_pushes_of_one_blob_all_succeed() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// An upload left half done by a version that kept `_uploads/<id>/{data,startedat}`: not
+/// found as an upload (its client starts over), and removed by the next purge, whatever
+/// the cutoff, since its id carries no time.
+#[tokio::test]
+async fn older_uploads_are_unknown_and_purged() {
+    let (_dir, root) = temp_root();
+    let store = Store::new(Arc::new(FsBackend::open(&root).await.expect("open")));
+    let id = "8383096f-1d43-4b9d-a3be-f3ce47e39531";
+    let old = root.join("v1/repositories/team/app/_uploads").join(id);
+    std::fs::create_dir_all(&old).expect("old upload dir");
+    std::fs::write(old.join("data"), b"partial").expect("old data");
+    std::fs::write(old.join("startedat"), br#"{"started":1}"#).expect("old startedat");
+    let (repo, id) = (
+        "team/app".parse::<RepoName>().expect("name"),
+        UploadId::parse(id).expect("id"),
+    );
+    assert_eq!(store.upload_size(&repo, &id).await, Ok(None));
+    assert_eq!(store.purge_uploads(0).await, Ok(vec![(repo, id)]));
+    assert!(!old.exists(), "the old upload directory is gone");
+}
+
 /// `delete` prunes emptied directories while other tasks create files in them: creation
 /// must retry rather than fail with "not found".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
