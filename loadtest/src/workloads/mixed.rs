@@ -1,9 +1,9 @@
 //! `mixed`: CI pushers and node pullers at once.
 //!
-//! Each pusher pushes new 2-layer images as docker does: for every blob a
-//! HEAD (absent), a POST and a PUT with the body, then the manifest under a
-//! new tag. Each puller pulls the seeded images by tag: the manifest, the
-//! config and both layers. Both run for `--duration`; an image counts when
+//! Each pusher pushes new 2-layer images (made cheaply, see [`UniqueBlobs`]) as
+//! docker does: for every blob a HEAD (absent), a POST and a PUT with the body,
+//! then the manifest under a new tag. Each puller pulls the seeded images by
+//! tag: the manifest, the config and both layers. Both run for `--duration`; an image counts when
 //! its last request succeeded.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::client::Client;
-use crate::data::{config, digest, manifest, random_bytes};
+use crate::data::{config, digest, manifest, random_bytes, UniqueBlobs};
 use crate::report::{peak_rss_kib, reset_peak_rss, Report};
 use crate::workloads::Errors;
 use crate::Args;
@@ -41,6 +41,15 @@ impl Image {
         Image {
             config: (digest(&cfg), cfg),
             layers,
+        }
+    }
+
+    /// A new image whose layers come from `sources`, one per layer (see [`UniqueBlobs`]).
+    fn unique(id: &str, unique: u64, sources: &[UniqueBlobs]) -> Image {
+        let cfg = config(id);
+        Image {
+            config: (digest(&cfg), cfg),
+            layers: sources.iter().map(|source| source.make(unique)).collect(),
         }
     }
 
@@ -114,14 +123,24 @@ pub async fn run(client: &Client, args: &Args) -> Result<Vec<Report>, String> {
     for (i, image) in seeded.iter().enumerate() {
         image.push(client, SEED_REPO, &format!("s{i}")).await?;
     }
+    // The pushers' layer bodies, made before the clock starts.
+    let sources: Arc<Vec<UniqueBlobs>> = Arc::new(
+        args.layer_kib
+            .iter()
+            .enumerate()
+            .map(|(i, kib)| {
+                let size = usize::try_from(kib * 1024).unwrap_or(0);
+                UniqueBlobs::new(args.seed.wrapping_mul(64).wrapping_add(i as u64), size)
+            })
+            .collect(),
+    );
     let rss_reset = reset_peak_rss(args.server_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let errors = Arc::new(Errors::default());
     let pushers: Vec<_> = (0..args.pushers)
         .map(|k| {
-            let (client, errors, layer_kib) =
-                (client.clone(), errors.clone(), args.layer_kib.clone());
+            let (client, errors, sources) = (client.clone(), errors.clone(), sources.clone());
             let seed = args.seed;
             tokio::spawn(async move {
                 let mut side = Side::default();
@@ -133,7 +152,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Vec<Report>, String> {
                     let unique = seed
                         .wrapping_mul(1 << 40)
                         .wrapping_add(((k as u64) << 32) + n);
-                    let image = Image::new(&id, unique, &layer_kib);
+                    let image = Image::unique(&id, unique, &sources);
                     let t = Instant::now();
                     match image.push(&client, &repo, &format!("p{n}")).await {
                         Ok(requests) => {
