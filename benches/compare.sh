@@ -143,10 +143,20 @@ run_load() { # label port pid round workload
     --max-seconds "$((RUN_TIMEOUT - 10))" | tee -a "$RESULTS" >&2 || true
 }
 
+# The disk's speed moves with its host's load, and the pushes wait for it
+# (every blob is synced before the 201): it is measured before each workload.
+disk_probe() { # round workload
+  local out
+  out=$(dd if=/dev/zero of="$BENCH_DIR/disk-probe" bs=1M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1) || out="not measured (no O_DIRECT here)"
+  rm -f "$BENCH_DIR/disk-probe"
+  echo "round $1, before $2: disk writes ${out##*, } (256 MiB, O_DIRECT)" | tee -a "$BENCH_DIR/disk.txt" >&2
+}
+
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for round in $(seq 1 "$ROUNDS"); do
   start_servers "$round"
   for workload in "${workloads[@]}"; do
+    disk_probe "$round" "$workload"
     if [ $((round % 2)) = 1 ]; then
       run_load ours "$OURS_PORT" "$OURS_PID" "$round" "$workload"
       run_load distribution "$THEIRS_PORT" "$THEIRS_PID" "$round" "$workload"
@@ -162,3 +172,4 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 benches/table.py "$RESULTS"
+cat "$BENCH_DIR/disk.txt"
