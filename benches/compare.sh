@@ -5,7 +5,7 @@
 # the next round...) for ROUNDS rounds. Prints a table of medians and ratios
 # and keeps every JSON line in $BENCH_DIR/results.jsonl.
 #
-#   bash benches/compare.sh                 # full run, about 6 to 10 minutes
+#   bash benches/compare.sh                 # full run, about 5 minutes
 #   ROUNDS=1 SIZE_MIB=64 DURATION=2 bash benches/compare.sh   # quick look
 #
 # Needs root for apt-get (docker-registry, apache2-utils) when they are
@@ -51,12 +51,20 @@ THEIRS_BIN=$(command -v docker-registry || echo docker-registry)
 # creation in the same block groups steps past the freed inodes one by one
 # (`find_inode_bit`, `recently_deleted`), which would measure this script's
 # `rm -rf` instead of the servers. Leftovers of an interrupted run go now.
-remove_storage() {
-  rm -rf "$BENCH_DIR"/ours-* "$BENCH_DIR"/theirs-*
+# Only the storage directories: the server logs stay for a post-mortem.
+remove_storage() { # message
+  local dir removed=0
+  for dir in "$BENCH_DIR"/ours-* "$BENCH_DIR"/theirs-*; do
+    if [ -d "$dir" ]; then
+      rm -rf "$dir"
+      removed=1
+    fi
+  done
+  if [ "$removed" = 1 ]; then
+    echo "$1; on ext4 without a journal, wait 5 minutes before measuring" >&2
+  fi
 }
-if compgen -G "$BENCH_DIR/ours-*" >/dev/null || compgen -G "$BENCH_DIR/theirs-*" >/dev/null; then
-  echo "removing an earlier run's storage; on ext4 without a journal, wait 5 minutes before measuring" >&2
-fi
+remove_storage "removed an earlier run's storage"
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
 RESULTS=$BENCH_DIR/results.jsonl
@@ -84,7 +92,7 @@ stop_servers() {
   OURS_PID=
   THEIRS_PID=
 }
-trap 'stop_servers; remove_storage' EXIT
+trap 'stop_servers; remove_storage "storage removed"' EXIT
 
 wait_up() { # url
   for _ in $(seq 1 100); do
@@ -147,7 +155,7 @@ run_load() { # label port pid round workload
 # (every blob is synced before the 201): it is measured before each workload.
 disk_probe() { # round workload
   local out
-  out=$(dd if=/dev/zero of="$BENCH_DIR/disk-probe" bs=1M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1) || out="not measured (no O_DIRECT here)"
+  out=$(dd if=/dev/zero of="$BENCH_DIR/disk-probe" bs=1M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1) || out="not measured (dd failed)"
   rm -f "$BENCH_DIR/disk-probe"
   echo "round $1, before $2: disk writes ${out##*, } (256 MiB, O_DIRECT)" | tee -a "$BENCH_DIR/disk.txt" >&2
 }
@@ -172,4 +180,4 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 benches/table.py "$RESULTS"
-cat "$BENCH_DIR/disk.txt"
+if [ -f "$BENCH_DIR/disk.txt" ]; then cat "$BENCH_DIR/disk.txt"; fi

@@ -33,8 +33,7 @@ impl Image {
             .iter()
             .enumerate()
             .map(|(i, kib)| {
-                let size = usize::try_from(kib * 1024).unwrap_or(0);
-                let data = random_bytes(seed.wrapping_mul(64).wrapping_add(i as u64), size);
+                let data = random_bytes(layer_seed(seed, i), layer_bytes(*kib));
                 (digest(&data), data)
             })
             .collect();
@@ -93,6 +92,18 @@ impl Image {
     }
 }
 
+/// The seed of layer `i` of the image seeded with `seed`.
+fn layer_seed(seed: u64, i: usize) -> u64 {
+    seed.wrapping_mul(64).wrapping_add(i as u64)
+}
+
+/// Bytes of a layer of `kib` KiB (0 when that does not fit in memory anyway).
+fn layer_bytes(kib: u64) -> usize {
+    kib.checked_mul(1024)
+        .and_then(|b| usize::try_from(b).ok())
+        .unwrap_or(0)
+}
+
 /// What one side (pushers or pullers) did.
 #[derive(Default)]
 struct Side {
@@ -128,10 +139,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Vec<Report>, String> {
         args.layer_kib
             .iter()
             .enumerate()
-            .map(|(i, kib)| {
-                let size = usize::try_from(kib * 1024).unwrap_or(0);
-                UniqueBlobs::new(args.seed.wrapping_mul(64).wrapping_add(i as u64), size)
-            })
+            .map(|(i, kib)| UniqueBlobs::new(layer_seed(args.seed, i), layer_bytes(*kib)))
             .collect(),
     );
     let rss_reset = reset_peak_rss(args.server_pid);
