@@ -43,8 +43,8 @@ const UNIQUE_TAIL: usize = 32;
 /// Here the body is generated and hashed once; each blob is a copy of it with its own
 /// last [`UNIQUE_TAIL`] bytes (the caller's unique value, then pseudo-random bytes),
 /// hashed from the saved SHA-256 state, so a blob costs one copy and the hash of its
-/// tail. Every blob is still new to the registry, which
-/// receives, hashes and stores all of its bytes.
+/// tail. Every blob is still new to the registry, which receives, hashes and stores
+/// all of its bytes.
 pub struct UniqueBlobs {
     body: Bytes,
     body_state: Sha256,

@@ -3,8 +3,8 @@
 //! Each pusher pushes new 2-layer images (made cheaply, see [`UniqueBlobs`]) as
 //! docker does: for every blob a HEAD (absent), a POST and a PUT with the body,
 //! then the manifest under a new tag. Each puller pulls the seeded images by
-//! tag: the manifest, the config and both layers. Both run for `--duration`; an image counts when
-//! its last request succeeded.
+//! tag: the manifest, the config and both layers. Both run for `--duration`;
+//! an image counts when its last request succeeded.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
