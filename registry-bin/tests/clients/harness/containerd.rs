@@ -112,18 +112,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     }
 
     /// `ctr images push` of `reference`. containerd 1.6 sometimes fails a push
-    /// before any blob byte is sent (every item "waiting", 0 B), reading its
-    /// own content store ("rpc error: code = Internal desc = unexpected EOF"
-    /// between ctr and the daemon; the same flake is upstream in
-    /// containerd/nerdctl#984): that one failure is retried once, every other
-    /// one fails the test. Request counts taken around a push include both
-    /// attempts, which the callers' assertions allow: a blob pushed by the
-    /// first attempt is found, not pushed again, by the second.
+    /// reading its own content store ("rpc error: code = Internal desc =
+    /// unexpected EOF" between ctr and the daemon; the same flake is upstream
+    /// in containerd/nerdctl#984), mostly before any blob byte is sent, at
+    /// times with a blob's body cut off mid-PUT (the registry answers 400):
+    /// that one failure is retried once, every other one fails the test.
+    /// Request counts taken around a push include both attempts; a blob pushed
+    /// by the first attempt is found, not pushed again, by the second.
     pub fn push(&self, step: &str, reference: &str) -> String {
+        self.push_attempts(step, reference, |_| reference.to_owned())
+    }
+
+    /// Like [`push`](Self::push), pushing the local image `local` to the
+    /// reference `remote` gives for each attempt (1, then 2 after the flake).
+    pub fn push_attempts(&self, step: &str, local: &str, remote: impl Fn(u32) -> String) -> String {
         let flake = "rpc error: code = Internal desc = unexpected EOF";
-        run_retrying_once(step, flake, || {
+        run_retrying_once(step, flake, |attempt| {
             let mut cmd = self.remote("push");
-            cmd.arg(reference);
+            cmd.arg(remote(attempt)).arg(local);
             cmd
         })
     }
