@@ -5,7 +5,7 @@
 # the next round...) for ROUNDS rounds. Prints a table of medians and ratios
 # and keeps every JSON line in $BENCH_DIR/results.jsonl.
 #
-#   bash benches/compare.sh                 # full run, about 5 minutes
+#   bash benches/compare.sh                 # full run, about 6 minutes
 #   ROUNDS=1 SIZE_MIB=64 DURATION=2 bash benches/compare.sh   # quick look
 #
 # Needs root for apt-get (docker-registry, apache2-utils) when they are
@@ -160,6 +160,17 @@ disk_probe() { # round workload
   echo "round $1, before $2: disk writes ${out##*, } (256 MiB, O_DIRECT)" | tee -a "$BENCH_DIR/disk.txt" >&2
 }
 
+# What this machine allows any verified, synced push (SHA-256 on one core, the
+# CPU of the socket and the disk, the disk's speed), measured before and after
+# the rounds: the table sets the push targets against it.
+CEILING_BIN=$PWD/target/release/push-ceiling
+ceiling_probe() { # when
+  echo "push ceiling, $1" >&2
+  "$CEILING_BIN" --dir "$BENCH_DIR" | tee -a "$BENCH_DIR/ceiling.jsonl" >&2 || true
+}
+: >"$BENCH_DIR/ceiling.jsonl"
+ceiling_probe "before the rounds"
+
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for round in $(seq 1 "$ROUNDS"); do
   start_servers "$round"
@@ -179,5 +190,7 @@ for round in $(seq 1 "$ROUNDS"); do
   find "$BENCH_DIR/ours-$round" "$BENCH_DIR/theirs-$round" -type f -size +16M -delete
 done
 
-python3 benches/table.py "$RESULTS"
+ceiling_probe "after the rounds"
+
+python3 benches/table.py "$RESULTS" "$BENCH_DIR/ceiling.jsonl"
 if [ -f "$BENCH_DIR/disk.txt" ]; then cat "$BENCH_DIR/disk.txt"; fi

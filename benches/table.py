@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Medians and ratios of a compare.sh run: reads its results.jsonl and prints a
-Markdown table (ours against Distribution, each target met or missed)."""
+Markdown table (ours against Distribution, each target met or missed). Given the
+push-ceiling lines too (second argument), it sets the push targets against what
+this machine allows any registry."""
 import json
 import statistics
 import sys
@@ -88,6 +90,46 @@ def main():
         print(f"| {workload} | {label} | {fmt(p50)} | {fmt(p99)} | {fmt(rss)} |")
     for w, l, e in failed:
         print(f"\nFAILED: {w} on {l}: {e}")
+    if len(sys.argv) > 2:
+        print_ceiling(runs, sys.argv[2])
+
+
+# Push rows against the machine's ceiling: workload, which bound applies.
+PUSHES = [("push-1g", "one_push_gb_s"), ("push-4x256m", "parallel_pushes_gb_s"),
+          ("push-chunked", "one_push_gb_s")]
+
+
+def print_ceiling(runs, path):
+    """What the push targets need against what push-ceiling found this machine allows.
+    The most generous probe is used, so "beyond" holds for every probe of the run."""
+    probes = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+    if not probes:
+        return
+    def best(key, sub=None):
+        return max(p[key][sub] if sub else p[key] for p in probes)
+    def spread(key, sub=None):
+        values = sorted(p[key][sub] if sub else p[key] for p in probes)
+        return fmt(values[0]) if values[0] == values[-1] else f"{fmt(values[0])}–{fmt(values[-1])}"
+    print(f"\nCeiling of this machine for a verified, synced push with the client on the same "
+          f"{probes[0]['cores']:.0f} cores (`push-ceiling`, {len(probes)} probe(s)): SHA-256 "
+          f"{spread('sha256_gb_s')} GB/s on one core; disk {spread('disk_gb_s')} GB/s; CPU per GB: "
+          f"SHA-256 {spread('cpu_s_per_gb', 'sha256')} + loopback {spread('cpu_s_per_gb', 'loopback')}"
+          f" + page cache and disk {spread('cpu_s_per_gb', 'disk')} core-s.\n")
+    print("| workload | the targets need (GB/s) | ceiling here (GB/s) | ours (GB/s) | ours / ceiling |")
+    print("|---|---:|---:|---:|---:|")
+    targets = {w: t for w, m, _, _, t in ROWS if m == "mb_s"}
+    for workload, bound in PUSHES:
+        ours, n_ours = median(runs, workload, "ours", "mb_s")
+        theirs, _ = median(runs, workload, "distribution", "mb_s")
+        if n_ours == 0:
+            continue
+        needs = [v for k, v in targets[workload] if k == "min"]
+        needs += [v * theirs * 1e-3 for k, v in targets[workload] if k == "ratio" and theirs]
+        need = max(needs) if needs else None
+        ceiling = best(bound)
+        verdict = " (beyond this machine)" if need is not None and need > ceiling else ""
+        print(f"| {workload} | {fmt(need)}{verdict} | {fmt(ceiling)} | {fmt(ours * 1e-3)} | "
+              f"{ours * 1e-3 / ceiling:.0%} |")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,32 @@ fn every_workload_runs_against_this_registry() {
     assert!(lines[4]["requests"].as_u64().is_some_and(|n| n > 0));
     assert!(lines[6]["images"].as_u64().is_some_and(|n| n > 0));
 }
+
+/// `push-ceiling`, scaled down: every stage runs, the bounds follow from the stages
+/// (one push never above SHA-256 on one core, nor above the disk), and the disk
+/// stage leaves no file behind.
+#[test]
+fn the_push_ceiling_probe_reports_consistent_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_push-ceiling"))
+        .args(["--mib", "64", "--runs", "1", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let f = |key: &str| line[key].as_f64().unwrap_or(-1.0);
+    for key in ["sha256_gb_s", "loopback_gb_s", "disk_gb_s", "one_push_gb_s"] {
+        assert!(f(key) > 0.0, "{key}: {line}");
+    }
+    assert!(f("one_push_gb_s") <= f("sha256_gb_s"), "{line}");
+    assert!(f("one_push_gb_s") <= f("disk_gb_s"), "{line}");
+    assert!(f("one_push_gb_s") <= f("parallel_pushes_gb_s"), "{line}");
+    let cpu = &line["cpu_s_per_gb"];
+    let parts = ["sha256", "loopback", "disk"].map(|k| cpu[k].as_f64().unwrap_or(-1.0));
+    assert!(parts.iter().all(|&p| p >= 0.0), "{line}");
+    let total = cpu["total"].as_f64().unwrap_or(-1.0);
+    assert!((parts.iter().sum::<f64>() - total).abs() < 0.01, "{line}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
