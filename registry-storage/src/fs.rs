@@ -13,7 +13,8 @@
 //!   root), so a prefix exists exactly while it holds objects, as in the memory backend.
 //!   Operations that create files retry when such a cleanup removes their fresh directory.
 //! - `append` buffers about 1 MiB before each `writev`, writes while the caller receives
-//!   the next frames, starts a background `fdatasync` every 32 MiB and fsyncs on `commit`.
+//!   the next frames, starts each batch's write to the disk at once (`sync_file_range`,
+//!   not waiting) and fsyncs on `commit`.
 //!   `commit_unsynced` leaves its last sync running; the next writer of that file takes
 //!   it over, and a `rename` of the file waits for it.
 //!

@@ -21,7 +21,8 @@
 //! - [`memory`]: `MemoryBackend`, a map in memory, for tests and embedders.
 //! - [`conformance`]: the suite every backend runs (hidden from docs; used by tests).
 
-// One `unsafe` block, reviewed: the read-only mapping of blob files in `fs/reader.rs`.
+// Two `unsafe` blocks, reviewed: the read-only mapping of blob files in `fs/reader.rs`,
+// and the `sync_file_range` call in `fs/writer.rs`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

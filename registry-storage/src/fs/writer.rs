@@ -6,22 +6,23 @@
 //! previous batch is still being written, so at most two batches are in memory.
 //!
 //! ```text
-//! frames ─► pending ──(≥ BUFFER)──► in flight: writev on the blocking pool ─► page cache
-//!                                        │ every SYNC_EVERY bytes
-//!                                        ▼
-//!                                  background fdatasync (one at a time)
-//! commit: wait for both, write the rest, fdatasync ─► durable
+//! frames ─► pending ──(≥ BUFFER)──► in flight: writev, then start its write-back
+//!                                   (blocking pool) ─► page cache ─► disk
+//! commit: wait for the batch, write the rest, fdatasync ─► durable
 //! ```
 //!
-//! The background syncs start the disk writing while the body is still arriving, so the
-//! final `fdatasync` of `commit` only waits for the last few megabytes instead of the
-//! whole blob. Their errors are kept and fail `commit`: a failed sync is never forgotten.
-//! `commit_unsynced` hands its final sync to the backend's [`PendingSyncs`] instead of
-//! waiting for it.
+//! After each batch the kernel is asked to start writing it to the disk
+//! ([`start_write_back`], which does not wait), so the disk works while the body is still
+//! arriving and the final `fdatasync` only waits for the last batch and the disk's cache
+//! flush. An error of that early write-back is not lost: the kernel keeps it for the next
+//! `fdatasync` through this writer's open file, which `commit` runs, and so does the
+//! background sync `commit_unsynced` hands to the backend's [`PendingSyncs`] (the next
+//! writer of the file fails if it failed).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, ErrorKind, IoSlice, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,14 +37,14 @@ use crate::error::StorageError;
 
 /// Pending bytes that trigger a write.
 const BUFFER: usize = 1024 * 1024;
-/// Bytes written between two background syncs.
-const SYNC_EVERY: u64 = 32 * 1024 * 1024;
 
 pub(super) struct FsWriter {
     key: String,
     root: Arc<Path>,
     path: PathBuf,
     /// `None` after a failed write or sync: the writer is broken, only `cancel` works.
+    /// One open file for the writer's whole life, so the `fdatasync` that ends it
+    /// reports the errors of every write-back started through it.
     file: Option<Arc<File>>,
     pending: Vec<Bytes>,
     pending_len: usize,
@@ -51,9 +52,7 @@ pub(super) struct FsWriter {
     in_flight: Option<JoinHandle<io::Result<Vec<Bytes>>>>,
     /// A frame list kept between batches so a batch does not allocate one.
     spare: Vec<Bytes>,
-    /// Bytes handed to writes since the last background sync started.
-    unsynced: u64,
-    /// The running background sync: this writer's, or one an earlier writer left.
+    /// The sync an earlier writer of the file left running, taken over at open.
     syncing: Option<JoinHandle<io::Result<()>>>,
     /// Size when opened, restored by `cancel`.
     start_len: u64,
@@ -114,7 +113,6 @@ impl FsWriter {
             pending_len: 0,
             in_flight: None,
             spare: Vec::new(),
-            unsynced: 0,
             syncing: earlier_sync,
             start_len,
             created,
@@ -179,30 +177,14 @@ impl FsWriter {
         }
         let file = self.file()?;
         let frames = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
-        self.unsynced += self.pending_len as u64;
         self.pending_len = 0;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let mut frames = frames;
             write_all_frames(&file, &frames)?;
+            start_write_back(&file)?;
             frames.clear();
             Ok(frames)
         }));
-        self.maybe_sync().await
-    }
-
-    /// Starts a background sync when enough was written since the last one and the last
-    /// one is done.
-    async fn maybe_sync(&mut self) -> Result<(), StorageError> {
-        if self.unsynced < SYNC_EVERY {
-            return Ok(());
-        }
-        if self.syncing.as_ref().is_some_and(|t| !t.is_finished()) {
-            return Ok(());
-        }
-        self.wait_sync().await?;
-        let file = self.file()?;
-        self.unsynced = 0;
-        self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
         Ok(())
     }
 }
@@ -221,6 +203,32 @@ impl Drop for FsWriter {
 fn sync_written(file: &File, new_entries: &[PathBuf]) -> io::Result<()> {
     file.sync_data()?;
     sync_new_entries(new_entries)
+}
+
+/// Asks the kernel to start writing the file's dirty pages to the disk, and returns
+/// without waiting (`sync_file_range` with `SYNC_FILE_RANGE_WRITE` only).
+///
+/// Without it the page cache keeps a push's bytes until an `fdatasync`, or until the
+/// kernel's own write-back some seconds later, and that sync then writes them all
+/// while the client waits. Started after every batch, the writes reach the disk while
+/// the body is still arriving, and the disk never sees a cache flush in the middle of
+/// a push (this replaced an `fdatasync` in the background every 32 MiB: a 1 GiB push
+/// went from 740 to 819 MB/s, a push in 10 MiB PATCHes from 610 to 650, medians of
+/// three pairs). It is only a start: durability and the report of any write error
+/// still come from the `fdatasync` of `commit` or of the background sync of
+/// `commit_unsynced`, through the same open file.
+#[allow(unsafe_code)]
+fn start_write_back(file: &File) -> io::Result<()> {
+    // SAFETY: a system call on a descriptor `file` holds open; no memory is passed.
+    // Offset 0 and length 0 cover the whole file; pages already written or being
+    // written are skipped.
+    let done =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The error for any use of a writer after a failed write.
@@ -363,7 +371,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn frames_land_in_order_across_batches_and_syncs() {
+    async fn frames_land_in_order_across_batches() {
         let dir = tempfile::tempdir().unwrap();
         let root: Arc<Path> = Arc::from(dir.path());
         let path = dir.path().join("a/b/data");
@@ -373,9 +381,9 @@ mod tests {
                 .unwrap(),
         );
         let mut expected = Vec::new();
-        // Small and large frames, past several batches and one background sync.
+        // Small and large frames, past several batches.
         let mut n = 0u32;
-        while expected.len() < (SYNC_EVERY as usize) + 3 * BUFFER {
+        while expected.len() < 12 * BUFFER + 1000 {
             let len = if n % 7 == 0 {
                 300_000
             } else {
