@@ -14,9 +14,9 @@
 //!
 //! Nothing else is counted (HTTP parsing, scheduling, the client making its blob), so
 //! the real bound is lower still. The disk's speed is reported but bounds nothing: it
-//! is measured here with a background `fdatasync` every 32 MiB (safe Rust has no way
-//! to start a write-back alone), and the registry's writer, which starts the write-back
-//! of every batch at once, gets more out of the same disk. `benches/compare.sh` runs this before its rounds and
+//! is measured here with a background `fdatasync` every 32 MiB (the standard library
+//! has no call that only starts a write-back), and the registry's writer, which starts
+//! the write-back of every batch at once, gets more out of the same disk. `benches/compare.sh` runs this before its rounds and
 //! prints the bounds under its table. One JSON line on stdout.
 
 #![forbid(unsafe_code)]
