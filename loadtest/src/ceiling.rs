@@ -13,15 +13,15 @@
 //! - pushes in parallel: the cores divided by that CPU.
 //!
 //! Nothing else is counted (HTTP parsing, scheduling, the client making its blob), so
-//! the real bound is lower still. The disk's speed is reported but bounds nothing: it
-//! is measured here with a background `fdatasync` every 32 MiB (the standard library
-//! has no call that only starts a write-back), and the registry's writer, which starts
-//! the write-back of every batch at once, gets more out of the same disk. `benches/compare.sh` runs this before its rounds and
+//! the real bound is lower still. The disk's speed is reported but bounds nothing: the
+//! probe writes and then syncs once (the standard library has no call that only starts
+//! a write-back), and the registry's writer, which starts the write-back of every batch
+//! at once, gets more out of the same disk. `benches/compare.sh` runs this before its rounds and
 //! prints the bounds under its table. One JSON line on stdout.
 
 #![forbid(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -53,8 +53,6 @@ struct Args {
 const SOURCE: usize = 64 * 1024 * 1024;
 /// Bytes per read, write and hash update.
 const STEP: usize = 1024 * 1024;
-/// Bytes between two background syncs in the disk stage.
-const SYNC_EVERY: usize = 32 * 1024 * 1024;
 /// `/proc/stat` counts in units of `USER_HZ`, which Linux fixes at 100 for user space.
 const USER_HZ: f64 = 100.0;
 
@@ -146,39 +144,17 @@ fn loopback(source: &[u8], total: usize) -> io::Result<()> {
     })
 }
 
-/// Appends to a new file with a background `fdatasync` every [`SYNC_EVERY`] bytes
-/// and a final one, then removes the file.
+/// Appends to a new file and syncs it once at the end, then removes the file.
 fn disk(source: &[u8], total: usize, path: &Path) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .create_new(true)
         .append(true)
         .open(path)?;
-    let written = (|| {
-        let mut syncing: Option<thread::JoinHandle<io::Result<()>>> = None;
-        let mut unsynced = 0;
-        for step in steps(source, total) {
-            file.write_all(step)?;
-            unsynced += step.len();
-            if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|t| t.is_finished()) {
-                if let Some(done) = syncing.take() {
-                    join(done)?;
-                }
-                let clone: File = file.try_clone()?;
-                syncing = Some(thread::spawn(move || clone.sync_data()));
-                unsynced = 0;
-            }
-        }
-        if let Some(done) = syncing {
-            join(done)?;
-        }
-        file.sync_data()
-    })();
+    let written = steps(source, total)
+        .try_for_each(|step| file.write_all(step))
+        .and_then(|()| file.sync_data());
     let removed = std::fs::remove_file(path);
     written.and(removed)
-}
-
-fn join(sync: thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
-    sync.join().map_err(|_| io::Error::other("sync panicked"))?
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
