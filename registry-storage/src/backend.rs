@@ -1,9 +1,12 @@
 //! The `Backend` trait: storage-shaped, with no HTTP types and no registry semantics.
 //!
-//! Ten-odd operations that a local disk, memory or an object store can all implement:
+//! A dozen operations that a local disk, memory or an object store can all implement:
 //! whole small objects (`get`/`put`), a ranged reader, an appending writer that is durable
-//! only after `commit`, `stat`, `list`, `rename` and `delete`. What a blob, tag or upload
-//! is lives in [`crate::store`]; where they live lives in [`crate::layout`].
+//! only after `commit`, `stat`, `list`, `rename` and `delete`, and what garbage collection
+//! needs to be safe while the registry serves: modification times (`stat`, the paged
+//! `list_objects`), `touch`, and `delete_if_older`, which cannot remove an object written
+//! or touched after the cutoff, whatever process or replica wrote it. What a blob, tag or
+//! upload is lives in [`crate::store`]; where they live lives in [`crate::layout`].
 //!
 //! Keys are `/`-separated relative strings such as `v1/blobs/sha256/ab/ab12.../data`.
 //! Objects are leaves; "directories" are only key prefixes. A prefix exists while some
@@ -11,6 +14,7 @@
 //! vanish from `list` (the filesystem backend removes emptied directories to match).
 
 use std::pin::Pin;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -23,6 +27,25 @@ pub type ByteStream = Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>>
 /// Names starting with this prefix are a backend's temporary files: never valid key
 /// components, and hidden from [`Backend::list`].
 pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// What a backend knows of an object besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// When the object was last written, renamed into place or touched: the clock garbage
+    /// collection's grace period runs on.
+    pub modified: SystemTime,
+}
+
+/// One object found by [`Backend::list_objects`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntry {
+    /// The object's full key.
+    pub key: String,
+    /// Its size and modification time.
+    pub meta: ObjectMeta,
+}
 
 /// A place to keep objects by key.
 #[async_trait::async_trait]
@@ -42,8 +65,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         self.put(key, value).await
     }
 
-    /// Size of an object; `Ok(None)` when absent (a prefix is not an object).
-    async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError>;
+    /// Size and modification time of an object; `Ok(None)` when absent (a prefix is not an
+    /// object).
+    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
 
     /// Stream of the object's bytes from `offset`, at most `len` bytes (`None`: to the end).
     /// A range past the end is cut at the end. `Err(NotFound)` when absent.
@@ -93,6 +117,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// move identical content to the same key at once must both succeed: that is how two
     /// concurrent pushes of one blob finish. `Err(NotFound)` when `from` is absent.
     ///
+    /// The moved object's modification time is the time of the move: a blob committed
+    /// from an upload whose last bytes came long ago is as new, to garbage collection, as
+    /// the push that made it.
+    ///
     /// Unlike `delete`, a rename may leave `from`'s prefix behind, empty (the fs backend
     /// keeps the directory): it is where the next upload of the repository goes, and
     /// removing and recreating it per push cost the file system an inode each time.
@@ -100,6 +128,30 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes an object or a whole prefix, recursively. `Ok(false)` when nothing was there.
     async fn delete(&self, key: &str) -> Result<bool, StorageError>;
+
+    /// Every object under `prefix` at any depth (the empty prefix: all), in byte order of
+    /// their keys, starting after `start_after`, at most `limit` of them, temporary files
+    /// excluded. A page, as an object store lists: walking a large store costs memory for
+    /// one page, and the next page starts after the last key of this one.
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StorageError>;
+
+    /// Makes the object's modification time now, without changing its bytes.
+    /// `Ok(false)`, creating nothing, when the object is absent. Atomic with respect to
+    /// [`Backend::delete_if_older`]: a touch that returns `true` either happened before
+    /// the delete looked (which then keeps the object) or the object was not yet deleted.
+    async fn touch(&self, key: &str) -> Result<bool, StorageError>;
+
+    /// Deletes the object only if it was last modified before `cutoff`; `Ok(true)` when it
+    /// did. A `put`, `rename` or `touch` of the key that lands while this runs either
+    /// keeps the object (it looks new) or recreates it after the delete: an object written
+    /// or touched after `cutoff` is never lost. This is what lets garbage collection run
+    /// beside pushes in other processes and replicas without a lock.
+    async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError>;
 }
 
 /// An appending writer from [`Backend::append`].

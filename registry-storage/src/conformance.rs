@@ -14,11 +14,13 @@
 //! # Layout
 //! - this file: entry points, helpers, the leftover check.
 //! - `backend_cases.rs`: get/put/stat/read/append/list/rename/delete and key checks.
+//! - `aging_cases.rs`: modification times, the paged walk, touch, delete_if_older.
 //! - `store_cases.rs`: blobs, uploads, tags, manifests.
 //! - `listing_cases.rs`: referrers and the catalog (which expects every repository the
 //!   earlier cases made).
 //! - `concurrency.rs`: eight pushes of one blob at once.
 
+mod aging_cases;
 mod backend_cases;
 mod concurrency;
 mod listing_cases;
@@ -53,6 +55,7 @@ where
     );
 
     backend_cases::run(&backend).await;
+    aging_cases::run(&backend).await;
     let store = Store::new(backend.clone());
     store_cases::run(&store).await;
     concurrency::run(&store).await;

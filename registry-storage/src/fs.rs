@@ -23,10 +23,13 @@
 //! # Layout
 //! - this file: `FsBackend` and the `Backend` impl.
 //! - `blocking.rs`: the synchronous file operations.
+//! - `aging.rs`: what garbage collection needs: times, the paged walk, touch, and
+//!   `delete_if_older`, exact against writers in other processes.
 //! - `reader.rs`: the chunked read stream, copied or (for blobs) mapped.
 //! - `writer.rs`: the buffered appending writer.
 //! - `syncs.rs`: the background syncs left running by `commit_unsynced`.
 
+mod aging;
 mod blocking;
 mod reader;
 mod syncs;
@@ -39,7 +42,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use self::reader::Chunks;
-use crate::backend::{check_key, check_prefix, Backend, BackendWriter, ByteStream};
+use crate::backend::{
+    check_key, check_prefix, Backend, BackendWriter, ByteStream, ObjectEntry, ObjectMeta,
+};
 use crate::error::StorageError;
 
 /// A backend storing objects as files under a root directory.
@@ -132,9 +137,9 @@ impl Backend for FsBackend {
         .await
     }
 
-    async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError> {
+    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         let path = self.path(key)?;
-        run_blocking(key, move || blocking::stat(&path)).await
+        run_blocking(key, move || aging::stat(&path)).await
     }
 
     async fn read(
@@ -192,5 +197,36 @@ impl Backend for FsBackend {
         self.syncs.forget(&path);
         let root = self.root.clone();
         run_blocking(key, move || blocking::delete(&root, &path)).await
+    }
+
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        check_prefix(prefix)?;
+        let path = self.root.join(prefix);
+        let (prefix, start_after) = (prefix.to_owned(), start_after.map(str::to_owned));
+        run_blocking(&prefix.clone(), move || {
+            aging::list_objects(&path, &prefix, start_after.as_deref(), limit)
+        })
+        .await
+    }
+
+    async fn touch(&self, key: &str) -> Result<bool, StorageError> {
+        let path = self.path(key)?;
+        run_blocking(key, move || aging::touch(&path)).await
+    }
+
+    async fn delete_if_older(
+        &self,
+        key: &str,
+        cutoff: std::time::SystemTime,
+    ) -> Result<bool, StorageError> {
+        let path = self.path(key)?;
+        self.syncs.forget(&path);
+        let root = self.root.clone();
+        run_blocking(key, move || aging::delete_if_older(&root, &path, cutoff)).await
     }
 }

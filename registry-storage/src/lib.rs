@@ -36,8 +36,8 @@ pub mod store;
 #[doc(hidden)]
 pub mod conformance;
 
-pub use backend::{check_key, Backend, BackendWriter, ByteStream};
+pub use backend::{check_key, Backend, BackendWriter, ByteStream, ObjectEntry, ObjectMeta};
 pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;
-pub use store::{CacheConfig, Store, StoredManifest};
+pub use store::{CacheConfig, Store, StoredManifest, TagInfo};

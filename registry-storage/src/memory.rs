@@ -6,19 +6,45 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::backend::{
-    check_key, check_prefix, read_window, Backend, BackendWriter, ByteStream, TEMP_PREFIX,
+    check_key, check_prefix, read_window, Backend, BackendWriter, ByteStream, ObjectEntry,
+    ObjectMeta, TEMP_PREFIX,
 };
 use crate::error::StorageError;
 
 /// Size of the chunks a read yields, so consumers see the same framing as from disk.
 const READ_CHUNK: usize = 1024 * 1024;
 
-type Map = BTreeMap<String, Bytes>;
+/// An object: its bytes and when they were last written or touched.
+#[derive(Clone)]
+struct Obj {
+    bytes: Bytes,
+    modified: SystemTime,
+}
+
+impl Obj {
+    fn new(bytes: Bytes) -> Obj {
+        Obj {
+            bytes,
+            modified: SystemTime::now(),
+        }
+    }
+
+    fn meta(&self) -> ObjectMeta {
+        ObjectMeta {
+            size: self.bytes.len() as u64,
+            modified: self.modified,
+        }
+    }
+}
+
+type Map = BTreeMap<String, Obj>;
 
 /// An in-memory backend. Clones share the same objects.
 #[derive(Clone, Default)]
@@ -67,18 +93,18 @@ fn under<'a>(map: &'a Map, prefix: &str) -> impl Iterator<Item = &'a String> {
 impl Backend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
         check_key(key)?;
-        Ok(self.read_map().get(key).cloned())
+        Ok(self.read_map().get(key).map(|o| o.bytes.clone()))
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
         check_key(key)?;
-        self.write_map().insert(key.to_owned(), value);
+        self.write_map().insert(key.to_owned(), Obj::new(value));
         Ok(())
     }
 
-    async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError> {
+    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         check_key(key)?;
-        Ok(self.read_map().get(key).map(|v| v.len() as u64))
+        Ok(self.read_map().get(key).map(Obj::meta))
     }
 
     async fn read(
@@ -91,7 +117,7 @@ impl Backend for MemoryBackend {
         let value = self
             .read_map()
             .get(key)
-            .cloned()
+            .map(|o| o.bytes.clone())
             .ok_or_else(|| StorageError::NotFound {
                 key: key.to_owned(),
             })?;
@@ -138,7 +164,7 @@ impl Backend for MemoryBackend {
         let value = map.remove(from).ok_or_else(|| StorageError::NotFound {
             key: from.to_owned(),
         })?;
-        map.insert(to.to_owned(), value);
+        map.insert(to.to_owned(), Obj::new(value.bytes));
         Ok(())
     }
 
@@ -151,6 +177,57 @@ impl Backend for MemoryBackend {
             found |= map.remove(&k).is_some();
         }
         Ok(found)
+    }
+
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        check_prefix(prefix)?;
+        let map = self.read_map();
+        let start = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        // Start the range at the later of the prefix and `start_after`: a page costs its
+        // own length, not a scan of every key before it.
+        let lower = match start_after {
+            Some(after) if after >= start.as_str() => Bound::Excluded(after.to_owned()),
+            _ => Bound::Included(start.clone()),
+        };
+        Ok(map
+            .range((lower, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&start))
+            .filter(|(k, _)| !k.split('/').any(|c| c.starts_with(TEMP_PREFIX)))
+            .take(limit)
+            .map(|(k, obj)| ObjectEntry {
+                key: k.clone(),
+                meta: obj.meta(),
+            })
+            .collect())
+    }
+
+    async fn touch(&self, key: &str) -> Result<bool, StorageError> {
+        check_key(key)?;
+        let mut map = self.write_map();
+        let Some(obj) = map.get_mut(key) else {
+            return Ok(false);
+        };
+        obj.modified = SystemTime::now();
+        Ok(true)
+    }
+
+    async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError> {
+        check_key(key)?;
+        // One lock for the look and the removal: nothing can write the key in between.
+        let mut map = self.write_map();
+        match map.get(key) {
+            Some(obj) if obj.modified < cutoff => Ok(map.remove(key).is_some()),
+            _ => Ok(false),
+        }
     }
 }
 
@@ -182,14 +259,17 @@ impl BackendWriter for MemoryWriter {
 
     async fn commit(self: Box<Self>) -> Result<u64, StorageError> {
         let mut map = self.backend.write_map();
-        let old = map.get(&self.key).cloned().unwrap_or_default();
+        let old = map
+            .get(&self.key)
+            .map(|o| o.bytes.clone())
+            .unwrap_or_default();
         let total = old.len() + self.chunks.iter().map(Bytes::len).sum::<usize>();
         let mut joined = BytesMut::with_capacity(total);
         joined.extend_from_slice(&old);
         for chunk in &self.chunks {
             joined.extend_from_slice(chunk);
         }
-        map.insert(self.key.clone(), joined.freeze());
+        map.insert(self.key.clone(), Obj::new(joined.freeze()));
         Ok(total as u64)
     }
 

@@ -33,6 +33,10 @@ use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
 use crate::layout;
 pub use cache::CacheConfig;
+pub use tags::TagInfo;
+
+/// How many objects one `list_objects` page asks for, as an object store's list does.
+const PAGE: usize = 1000;
 use cache::MetaCache;
 
 /// Registry semantics over a backend. Cheap to clone: clones share the backend and the
@@ -79,7 +83,8 @@ impl Store {
 
     /// Size of the blob's data, in any repository; `None` when no such blob is stored.
     pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
-        self.backend.stat(&layout::blob_data(digest)).await
+        let meta = self.backend.stat(&layout::blob_data(digest)).await?;
+        Ok(meta.map(|m| m.size))
     }
 
     /// Size of the blob if it is linked into `repo` and its data exists; `None` otherwise.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use registry_core::{Algorithm, Digest, RepoName, Tag};
+use registry_storage::backend::{ObjectEntry, ObjectMeta};
 use registry_storage::{Backend, BackendWriter, ByteStream, MemoryBackend, StorageError, Store};
 
 /// Delegates to memory, but every delete of a key containing `fail` fails,
@@ -25,7 +26,7 @@ impl Backend for DiesOnDelete {
     async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
         self.inner.put(key, value).await
     }
-    async fn stat(&self, key: &str) -> Result<Option<u64>, StorageError> {
+    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         self.inner.stat(key).await
     }
     async fn read(
@@ -50,6 +51,24 @@ impl Backend for DiesOnDelete {
             return Err(StorageError::io(key, std::io::Error::other("died here")));
         }
         self.inner.delete(key).await
+    }
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        self.inner.list_objects(prefix, start_after, limit).await
+    }
+    async fn touch(&self, key: &str) -> Result<bool, StorageError> {
+        self.inner.touch(key).await
+    }
+    async fn delete_if_older(
+        &self,
+        key: &str,
+        cutoff: std::time::SystemTime,
+    ) -> Result<bool, StorageError> {
+        self.inner.delete_if_older(key, cutoff).await
     }
 }
 

@@ -213,7 +213,22 @@ async fn tags(store: &Store) {
     assert_eq!(store.delete_tag(&r, &tag("b")).await, Ok(true));
     assert_eq!(store.delete_tag(&r, &tag("b")).await, Ok(false));
     let left = ["1.0", "B", "_x", "a", "a-b"].map(String::from).to_vec();
-    assert_eq!(store.list_tags(&r).await, Ok(Some(left)));
+    assert_eq!(store.list_tags(&r).await, Ok(Some(left.clone())));
+    let detailed = store
+        .list_tags_detailed(&r)
+        .await
+        .expect("detailed")
+        .expect("exists");
+    let names: Vec<String> = detailed.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(names, left, "the same tags, in the same order");
+    let moved = detailed.iter().find(|t| t.name == "a").expect("tag a");
+    let kept = detailed.iter().find(|t| t.name == "B").expect("tag B");
+    assert_eq!((&moved.digest, &kept.digest), (&d2, &d1));
+    assert!(moved.pushed >= kept.pushed, "a was pushed again last");
+    assert_eq!(
+        store.list_tags_detailed(&repo("suite/none")).await,
+        Ok(None)
+    );
 
     let bad = tag("bad");
     let key = layout::tag_link(&r, &bad);

@@ -114,16 +114,6 @@ pub(super) fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// Size of a file; `None` when absent or a directory.
-pub(super) fn stat(path: &Path) -> io::Result<Option<u64>> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory
 /// (and the parents of directories created for it).
 /// Without `durable`, the two fsyncs are skipped: still atomic, not yet durable.
@@ -181,6 +171,13 @@ pub(super) fn list(path: &Path) -> io::Result<Vec<String>> {
 ///
 /// [`Backend::rename`]: crate::Backend::rename
 pub(super) fn rename(from: &Path, to: &Path) -> io::Result<bool> {
+    // The move is the object's birth for garbage collection (see `Backend::rename`).
+    // `from` is an upload's file, which only its one request writes.
+    match OpenOptions::new().write(true).open(from) {
+        Ok(file) => file.set_modified(std::time::SystemTime::now())?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
     let dir = parent(to)?;
     let (moved, made) = in_dir(dir, || match fs::rename(from, to) {
         Ok(()) => Ok(true),

@@ -34,8 +34,12 @@ impl Store {
     ) -> Result<(), StorageError> {
         let blob = layout::blob_data(digest);
         // Content-addressed: an object of the same size under this digest is these bytes.
+        // It is touched rather than rewritten: to garbage collection it is then as new as
+        // this push, so a pass that found it unreferenced a moment ago cannot delete it
+        // under the links written next (`Backend::delete_if_older`).
         let len = bytes.len() as u64;
-        if self.backend.stat(&blob).await? != Some(len) {
+        let same = self.backend.stat(&blob).await?.map(|m| m.size) == Some(len);
+        if !(same && self.backend.touch(&blob).await?) {
             self.backend.put(&blob, bytes).await?;
         }
         let key = layout::revision_link(repo, digest);

@@ -4,12 +4,25 @@
 //! A repository exists while it has content (`_manifests` or `_layers`); an upload alone
 //! does not make one. The catalog is a walk of `v1/repositories`.
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use registry_core::{Digest, RepoName, Tag};
 
 use super::{parse_stored_digest, Store};
 use crate::error::StorageError;
 use crate::layout;
+
+/// A tag, what it points at, and when it was last pushed (its object's modification time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The tag.
+    pub name: String,
+    /// The manifest it points at.
+    pub digest: Digest,
+    /// When it was last pointed at a manifest.
+    pub pushed: SystemTime,
+}
 
 impl Store {
     /// Points `tag` at `digest`, replacing any previous target atomically.
@@ -71,6 +84,46 @@ impl Store {
         let mut tags = self.backend.list(&layout::tags_dir(repo)).await?;
         tags.sort();
         Ok(Some(tags))
+    }
+
+    /// The repository's tags sorted by bytes, each with its digest and push time; `None`
+    /// when the repository does not exist. One paged walk of the tags prefix, then one read
+    /// per tag; a tag deleted meanwhile is left out, a corrupt one is an error.
+    pub async fn list_tags_detailed(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<Vec<TagInfo>>, StorageError> {
+        if !self.repository_exists(repo).await? {
+            return Ok(None);
+        }
+        let dir = layout::tags_dir(repo);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .backend
+                .list_objects(&dir, after.as_deref(), super::PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            for entry in page {
+                let Some(name) = entry.key.strip_prefix(&format!("{dir}/")) else {
+                    continue;
+                };
+                if name.contains('/') {
+                    continue; // not a tag object
+                }
+                let Some(content) = self.backend.get(&entry.key).await? else {
+                    continue; // deleted meanwhile
+                };
+                out.push(TagInfo {
+                    name: name.to_owned(),
+                    digest: parse_stored_digest(&entry.key, &content)?,
+                    pushed: entry.meta.modified,
+                });
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Whether the repository has content: manifests or linked blobs.

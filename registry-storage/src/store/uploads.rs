@@ -42,7 +42,8 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
     ) -> Result<Option<u64>, StorageError> {
-        self.backend.stat(&layout::upload_data(repo, id)).await
+        let meta = self.backend.stat(&layout::upload_data(repo, id)).await?;
+        Ok(meta.map(|m| m.size))
     }
 
     /// Removes every upload that started before `cutoff_unix` (or whose start time is
