@@ -334,6 +334,26 @@ fn route_error(e: RouteError) -> ApiError {
     }
 }
 
+/// Refuses, with 400, requests whose meaning depends on which of two fields a reader
+/// takes: an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2 says a server
+/// MUST), or any request with two `Host` or two `Authorization` fields. A proxy in front
+/// may have checked the other credential than the one this server would read.
+fn unambiguous(parts: &http::request::Parts) -> Result<(), ApiError> {
+    let count = |name| parts.headers.get_all(name).iter().count();
+    let hosts = count(http::header::HOST);
+    let message = if hosts > 1 || (hosts == 0 && parts.version == http::Version::HTTP_11) {
+        "an HTTP/1.1 request must carry exactly one Host field"
+    } else if count(http::header::AUTHORIZATION) > 1 {
+        "a request must carry at most one Authorization field"
+    } else {
+        return Ok(());
+    };
+    Err(RegistryError::new(ErrorCode::Unsupported)
+        .with_status(400)
+        .with_message(message)
+        .into())
+}
+
 async fn dispatch(
     registry: &Registry,
     parts: &http::request::Parts,
@@ -346,6 +366,9 @@ async fn dispatch(
         user,
         result: Err(error),
     };
+    if let Err(e) = unambiguous(parts) {
+        return early("malformed", None, e);
+    }
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let identity = match access::authenticate(
         &shared.authenticator,

@@ -479,7 +479,19 @@ impl Route {
         if n >= 3 && is(1, "manifests") {
             let name = repo(tail(2))?;
             let raw = segs[n - 1];
-            let reference: Reference = raw.parse().map_err(|e| name_error(e, raw))?;
+            let reference: Reference = match raw.parse() {
+                Ok(reference) => reference,
+                // No manifest can be stored under a reference that does not parse, so a
+                // read or delete of one is a miss (the OCI conformance suite asks for
+                // `.INVALID_MANIFEST_NAME` and expects 404); only a push is a bad request.
+                Err(_) if matches!(method, Method::Get | Method::Head | Method::Delete) => {
+                    return Err(RouteError::Invalid(
+                        RegistryError::new(ErrorCode::ManifestUnknown)
+                            .with_message(format!("no manifest can have the reference {raw:?}")),
+                    ));
+                }
+                Err(e) => return Err(name_error(e, raw)),
+            };
             return match method {
                 Method::Get | Method::Head => Ok(Route::ManifestGet {
                     name,

@@ -1,7 +1,7 @@
 //! Blob reads and deletes.
 
 use http::{HeaderMap, StatusCode};
-use registry_core::range::ByteRange;
+use registry_core::range::{ByteRange, Unsatisfiable};
 use registry_core::{Digest, ErrorCode, RegistryError, RepoName};
 
 use crate::handlers::header;
@@ -12,8 +12,10 @@ use crate::reply::Reply;
 /// `GET|HEAD /v2/<name>/blobs/<digest>` with optional `Range: bytes=a-b`.
 ///
 /// The blob streams from storage in large chunks; memory does not grow with
-/// its size. A malformed `Range` is ignored (RFC 9110 allows it) and the
-/// whole blob is sent.
+/// its size. A `bytes=` range that is malformed or inverted (`bytes=500-0`) is
+/// answered 416, as RFC 9110 allows, the standard registry does and the OCI
+/// conformance suite expects; a range in another unit, or several ranges, get
+/// the whole blob.
 pub async fn get(
     shared: &Shared,
     headers: &HeaderMap,
@@ -26,8 +28,12 @@ pub async fn get(
         .repo_blob_size(name, digest)
         .await?
         .ok_or(ErrorCode::BlobUnknown)?;
-    let requested = header(headers, "range").and_then(|r| ByteRange::parse(r).ok().flatten());
-    let (status, start, len) = match requested.map(|r| r.resolve(size)) {
+    let requested = match header(headers, "range").map(ByteRange::parse) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(range))) => Some(range.resolve(size)),
+        Some(Err(_)) => Some(Err(Unsatisfiable)),
+    };
+    let (status, start, len) = match requested {
         None => (StatusCode::OK, 0, size),
         Some(Ok((start, end))) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
         Some(Err(_)) => {

@@ -56,14 +56,37 @@ async fn ranges_give_206_and_416() {
         );
         assert_eq!(res.bytes().await.unwrap(), want);
     }
-    let res = s
-        .req(Method::GET, &path)
-        .header("range", "bytes=10-")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 416);
-    assert_eq!(res.headers()["content-range"], "bytes */10");
+    // Past the end, inverted (the distribution-spec suite sends `bytes=500-0`), or not a
+    // range at all: 416 with the size, in the spec's error body.
+    for range in [
+        "bytes=10-",
+        "bytes=5-0",
+        "bytes=500-0",
+        "bytes=x-3",
+        "bytes=-",
+    ] {
+        let res = s
+            .req(Method::GET, &path)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 416, "{range}");
+        assert_eq!(res.headers()["content-range"], "bytes */10", "{range}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "BLOB_UNKNOWN", "{range}");
+    }
+    // Another unit, or several ranges: the whole blob.
+    for range in ["items=0-1", "bytes=0-1,4-5"] {
+        let res = s
+            .req(Method::GET, &path)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{range}");
+        assert_eq!(res.bytes().await.unwrap(), data, "{range}");
+    }
 }
 
 #[tokio::test]

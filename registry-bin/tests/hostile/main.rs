@@ -294,16 +294,10 @@ fn hostile_requests_get_4xx_and_touch_nothing_outside_the_root() {
     }
     eprintln!("{} hostile rows in {:?}", rows.len(), started.elapsed());
 
-    // Unparsable or multiple ranges are ignored, as RFC 9110 allows: the
+    // Several ranges, or another unit, are ignored, as RFC 9110 allows: the
     // whole blob, never an error and never other bytes.
     let blob = format!("/v2/{REPO}/blobs/{}", target.blob);
-    for range in [
-        "bytes=abc",
-        "bytes=10-5",
-        "bytes=99999999999999999999999-",
-        "bytes=0-0,5-",
-        "items=0-1",
-    ] {
+    for range in ["bytes=0-0,5-", "items=0-1"] {
         let header = format!("Range: {range}");
         match target.get(&blob, &[header.as_bytes()]) {
             Outcome::Answered(r) if r.status == 200 && r.body == layer => {}

@@ -275,12 +275,30 @@ fn traversal_and_bad_names() {
         code(parse(Method::Get, "/v2/a/blobs/md5:abcd")),
         ErrorCode::Unsupported
     );
+    // A reference that cannot name any manifest: a miss for reads and deletes (the OCI
+    // conformance suite asks for `.INVALID_MANIFEST_NAME`), a bad request for a push.
+    for method in [Method::Get, Method::Head, Method::Delete] {
+        for target in [
+            "/v2/a/manifests/.INVALID_MANIFEST_NAME",
+            "/v2/a/manifests/sha256:00",
+            "/v2/a/manifests/md5:abcd",
+        ] {
+            let Err(RouteError::Invalid(e)) = parse(method, target) else {
+                panic!("{method:?} {target} parsed");
+            };
+            assert_eq!(
+                (e.code, e.status),
+                (ErrorCode::ManifestUnknown, 404),
+                "{method:?} {target}"
+            );
+        }
+    }
     assert_eq!(
-        code(parse(Method::Get, "/v2/a/manifests/.bad")),
+        code(parse(Method::Put, "/v2/a/manifests/.bad")),
         ErrorCode::ManifestInvalid
     );
     assert_eq!(
-        code(parse(Method::Get, "/v2/a/manifests/sha256:00")),
+        code(parse(Method::Put, "/v2/a/manifests/sha256:00")),
         ErrorCode::DigestInvalid
     );
     assert_eq!(
