@@ -2,7 +2,7 @@
 //! errors say what is wrong, and a line they name is inside the text.
 //!
 //! The module is registry-bin's own source, compiled here by path: it uses
-//! only serde, serde_yaml and thiserror, and depending on registry-bin
+//! only serde, serde_yaml_ng and thiserror, and depending on registry-bin
 //! would build its whole server (hyper, rustls, tokio) into every fuzz run.
 #![no_main]
 

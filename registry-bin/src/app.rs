@@ -132,6 +132,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .authenticator(authenticator)
         .authorizer(authorizer)
         .delete_enabled(settings.delete_enabled)
+        .read_only(settings.read_only)
         .urls(settings.urls.clone())
         .throttle(
             settings.limits.throttle_failures,
@@ -176,6 +177,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     } else {
         "http"
     };
+    if settings.read_only {
+        tracing::warn!("read-only mode (storage.maintenance.readonly.enabled): pushes and deletes are refused");
+    }
     tracing::info!(addr = %local, scheme = %scheme, storage = %settings.storage.display(), "registry listening");
     let main = serve(listener, registry, options, stopped(stop_rx));
     tokio::pin!(main);

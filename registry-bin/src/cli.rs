@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// YAML config file (see docs: `log`, `storage`, `auth`, `http`).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// The config file as a positional argument, as the standard registry takes
+    /// it: `registry serve /etc/docker/registry/config.yml`.
+    #[arg(value_name = "CONFIG", conflicts_with = "config")]
+    pub config_path: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
     #[arg(long)]
     pub addr: Option<String>,
@@ -82,6 +86,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The config file, given either way.
+    pub fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref().or(self.config_path.as_deref())
+    }
+
     /// Applies the flags that were given on top of `config`.
     pub fn apply(&self, config: &mut Config) {
         if let Some(addr) = &self.addr {

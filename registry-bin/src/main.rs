@@ -53,7 +53,7 @@ fn config_check(file: &std::path::Path) -> Result<(), String> {
 }
 
 fn serve(args: &ServeArgs) -> Result<(), String> {
-    let (settings, warnings) = settings(args.config.as_deref(), args)?;
+    let (settings, warnings) = settings(args.config_file(), args)?;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(&settings.log_level))
         .map_err(|e| format!("log.level: {e}"))?;

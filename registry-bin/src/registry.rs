@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use registry_auth::{AllowAll, Anonymous, Authenticator, Authorizer};
+use registry_auth::{Action, AllowAll, Anonymous, Authenticator, Authorizer};
 use registry_core::route::RouteError;
 use registry_core::{ErrorCode, Method, RegistryError, Route, UploadId};
 use registry_storage::Store;
@@ -38,6 +38,8 @@ pub struct Shared {
     pub sessions: SessionTable,
     /// Whether DELETE of manifests, tags and blobs is allowed.
     pub delete_enabled: bool,
+    /// Whether pushes and deletes are refused (migrations, incidents).
+    pub read_only: bool,
     /// How `Location` headers are written.
     pub urls: UrlMode,
     /// Request and upload metrics.
@@ -75,6 +77,7 @@ pub struct RegistryBuilder {
     authenticator: Arc<dyn Authenticator>,
     authorizer: Arc<dyn Authorizer>,
     delete_enabled: bool,
+    read_only: bool,
     urls: UrlMode,
     throttle: Throttle,
     upload_slots: usize,
@@ -119,6 +122,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// Refuses every push and delete with 405 `UNSUPPORTED` while pulls go on
+    /// (default: off), as the standard registry's
+    /// `storage.maintenance.readonly.enabled` does.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     /// How `Location` headers are written (default: relative paths).
     pub fn urls(mut self, urls: UrlMode) -> Self {
         self.urls = urls;
@@ -134,6 +145,7 @@ impl RegistryBuilder {
                 authorizer: self.authorizer,
                 sessions: SessionTable::default(),
                 delete_enabled: self.delete_enabled,
+                read_only: self.read_only,
                 urls: self.urls,
                 metrics: Metrics::default(),
                 throttle: self.throttle,
@@ -152,6 +164,7 @@ impl Registry {
             authenticator: Arc::new(Anonymous),
             authorizer: Arc::new(AllowAll),
             delete_enabled: true,
+            read_only: false,
             urls: UrlMode::Relative,
             throttle: Throttle::new(10, Duration::from_secs(60)),
             upload_slots: 64,
@@ -334,6 +347,17 @@ fn route_error(e: RouteError) -> ApiError {
     }
 }
 
+/// In read-only mode, refuses what would write: every route that needs push or
+/// delete rights, including the status and cancel of an upload.
+fn writable(shared: &Shared, route: &Route) -> Result<(), ApiError> {
+    if shared.read_only && access::required_action(route).is_some_and(|a| a != Action::Pull) {
+        return Err(RegistryError::new(ErrorCode::Unsupported)
+            .with_message("the registry is read-only: pulls work, pushes and deletes are refused")
+            .into());
+    }
+    Ok(())
+}
+
 /// Refuses, with 400, requests whose meaning depends on which of two fields a reader
 /// takes: an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2 says a server
 /// MUST), or any request with two `Host` or two `Authorization` fields. A proxy in front
@@ -424,7 +448,9 @@ async fn dispatch(
         shared.authorizer.as_ref(),
         &identity,
         &route,
-    ) {
+    )
+    .and_then(|()| writable(shared, &route))
+    {
         Ok(()) => run(shared, &identity, &parts.headers, body, &route).await,
         Err(e) => {
             if matches!(e, ApiError::Unauthorized(_)) {

@@ -58,8 +58,8 @@ fn have(tool: &str) -> bool {
     found
 }
 
-fn documents(yaml: &str) -> Vec<serde_yaml::Value> {
-    serde_yaml::Deserializer::from_str(yaml)
+fn documents(yaml: &str) -> Vec<serde_yaml_ng::Value> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect()
 }

@@ -153,13 +153,13 @@ mod tests {
             .args
     }
 
-    fn documents(yaml: &str) -> Vec<serde_yaml::Value> {
-        serde_yaml::Deserializer::from_str(yaml)
+    fn documents(yaml: &str) -> Vec<serde_yaml_ng::Value> {
+        serde_yaml_ng::Deserializer::from_str(yaml)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect()
     }
 
-    fn decode(b64: &serde_yaml::Value) -> String {
+    fn decode(b64: &serde_yaml_ng::Value) -> String {
         String::from_utf8(STANDARD.decode(b64.as_str().unwrap()).unwrap()).unwrap()
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use super::Config;
 
@@ -18,6 +18,7 @@ pub const KEYS: &[&str] = &[
     "storage.maintenance.uploadpurging.enabled",
     "storage.maintenance.uploadpurging.age",
     "storage.maintenance.uploadpurging.interval",
+    "storage.maintenance.readonly.enabled",
     "auth.htpasswd.realm",
     "auth.htpasswd.path",
     "auth.anonymous",
@@ -96,7 +97,7 @@ pub fn load(
             // Typed parse of the text first: its errors carry line numbers.
             parse_text(path, &text)?;
             let tree: Value =
-                serde_yaml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
+                serde_yaml_ng::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
             match tree {
                 Value::Null => Value::Mapping(Mapping::new()),
                 other => other,
@@ -124,7 +125,7 @@ pub fn load(
         set(&mut tree, &key, Value::String(value));
         applied.push(variable);
     }
-    let config: Config = serde_yaml::from_value(tree).map_err(|e| ConfigError::Env {
+    let config: Config = serde_yaml_ng::from_value(tree).map_err(|e| ConfigError::Env {
         variable: applied.join(", "),
         message: e.to_string(),
     })?;
@@ -138,14 +139,14 @@ pub fn parse_str(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn parse_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    serde_yaml::from_str::<Config>(text).map_err(|e| file_error(path, text, &e))
+    serde_yaml_ng::from_str::<Config>(text).map_err(|e| file_error(path, text, &e))
 }
 
-fn file_error(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {
+fn file_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
     let mut message = e.to_string();
     let mut line = e.location().map(|l| l.line());
     if !message.contains(" at line ") {
-        // serde_yaml gives no position for an unknown top-level key; find it.
+        // serde_yaml_ng gives no position for an unknown top-level key; find it.
         line = unknown_key(&message).and_then(|key| {
             text.lines()
                 .position(|l| {

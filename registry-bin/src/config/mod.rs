@@ -50,7 +50,7 @@ use serde::{Deserialize, Deserializer};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Accepted for compatibility with the standard registry; ignored.
-    pub version: Option<serde_yaml::Value>,
+    pub version: Option<serde_yaml_ng::Value>,
     /// Logging.
     pub log: LogConfig,
     /// Where content is stored.
@@ -98,6 +98,18 @@ pub struct StorageConfig {
 pub struct MaintenanceConfig {
     /// Removal of abandoned uploads.
     pub uploadpurging: UploadPurgingConfig,
+    /// Refusing pushes and deletes.
+    pub readonly: ReadOnlyConfig,
+}
+
+/// `storage.maintenance.readonly.*`: pulls work, pushes and deletes get 405
+/// (for migrations and incidents), as in the standard registry.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadOnlyConfig {
+    /// Whether the registry refuses writes.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub enabled: bool,
 }
 
 /// `storage.maintenance.uploadpurging.*`

@@ -58,6 +58,8 @@ pub struct Settings {
     pub storage: PathBuf,
     /// DELETE allowed.
     pub delete_enabled: bool,
+    /// Pushes and deletes refused; no maintenance writes either.
+    pub read_only: bool,
     /// htpasswd file and realm; `None` is auth off.
     pub htpasswd: Option<(PathBuf, String)>,
     /// Serve a public address without auth.
@@ -250,7 +252,10 @@ impl Settings {
             }
         };
         let purging = &c.storage.maintenance.uploadpurging;
-        let upload_purging = if purging.enabled {
+        // Read-only storage is not written by maintenance either (the standard registry
+        // also stops purging uploads then).
+        let read_only = c.storage.maintenance.readonly.enabled;
+        let upload_purging = if purging.enabled && !read_only {
             Some((
                 positive("storage.maintenance.uploadpurging.age", purging.age)?,
                 positive(
@@ -294,6 +299,7 @@ impl Settings {
             addr: parse_addr("http.addr", &c.http.addr)?,
             storage: c.storage.filesystem.rootdirectory.clone(),
             delete_enabled: c.storage.delete.enabled,
+            read_only,
             htpasswd: c
                 .auth
                 .htpasswd

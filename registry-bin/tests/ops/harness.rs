@@ -63,6 +63,12 @@ impl Binary {
     pub fn start(dir: tempfile::TempDir, config: &Path, args: &[&str]) -> Binary {
         let mut cmd = registry();
         cmd.arg("serve").arg("--config").arg(config).args(args);
+        Binary::spawn(dir, cmd)
+    }
+
+    /// Starts `cmd` (a `registry serve` of the caller's making) and waits until it
+    /// listens.
+    pub fn spawn(dir: tempfile::TempDir, cmd: Command) -> Binary {
         let started = spawn::start(cmd, false);
         let metrics_addr = started
             .startup
@@ -80,13 +86,19 @@ impl Binary {
 
     /// Stops the registry with SIGTERM, waits for it to exit, and starts it
     /// again on the same folder and config (the port changes).
-    pub fn restart(mut self) -> Binary {
+    pub fn restart(self) -> Binary {
+        let dir = self.stop();
+        let config = dir.path().join("config.yml");
+        Binary::start(dir, &config, &[])
+    }
+
+    /// Stops the registry with SIGTERM, checks that it exited cleanly, and hands back
+    /// its folder.
+    pub fn stop(mut self) -> tempfile::TempDir {
         self.signal("TERM");
         let status = self.child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        let config = dir.path().join("config.yml");
-        Binary::start(dir, &config, &[])
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// Waits for a log line containing `needle`.

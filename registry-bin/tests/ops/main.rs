@@ -13,4 +13,5 @@ mod test_ca;
 mod config;
 mod lifecycle;
 mod probes;
+mod readonly;
 mod tls;
