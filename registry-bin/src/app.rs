@@ -178,7 +178,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         "http"
     };
     if settings.read_only {
-        tracing::warn!("read-only mode (storage.maintenance.readonly.enabled): pushes and deletes are refused");
+        tracing::warn!(
+            "read-only mode (storage.maintenance.readonly.enabled): pushes and deletes are refused"
+        );
     }
     tracing::info!(addr = %local, scheme = %scheme, storage = %settings.storage.display(), "registry listening");
     let main = serve(listener, registry, options, stopped(stop_rx));

@@ -119,6 +119,7 @@ impl ServeArgs {
             config.http.tls = Some(TlsConfig {
                 certificate: certificate.clone(),
                 key: key.clone(),
+                ..TlsConfig::default()
             });
         }
         if self.allow_anonymous {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::Config;
+use super::{compat, Config};
 
 /// Every settable key, as a dotted path. An environment variable names one
 /// of them in upper case with `_` for `.`: `REGISTRY_HTTP_TLS_KEY` sets
@@ -105,7 +105,7 @@ pub fn load(
         }
         None => Value::Mapping(Mapping::new()),
     };
-    let mut warnings = Vec::new();
+    let mut warnings = compat::check(&tree)?;
     let mut applied = Vec::new();
     let mut env: Vec<(String, String)> = env
         .into_iter()

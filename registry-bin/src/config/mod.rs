@@ -32,6 +32,7 @@
 //!
 //! Unknown keys and wrong types are errors that name the key and the line.
 
+mod compat;
 mod load;
 mod settings;
 
@@ -43,6 +44,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use compat::Foreign;
 
 /// The file as written. Every section is optional; defaults are the
 /// quick-start defaults (loopback, `./data`, auth off).
@@ -59,6 +62,24 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The listener.
     pub http: HttpConfig,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub loglevel: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub middleware: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub reporting: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub redis: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub health: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub proxy: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub compatibility: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub validation: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub policy: Foreign,
 }
 
 /// `log.*`
@@ -69,6 +90,12 @@ pub struct LogConfig {
     pub level: String,
     /// `text` or `json`.
     pub formatter: String,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub accesslog: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub fields: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub hooks: Foreign,
 }
 
 impl Default for LogConfig {
@@ -76,6 +103,9 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".into(),
             formatter: "text".into(),
+            accesslog: None,
+            fields: None,
+            hooks: None,
         }
     }
 }
@@ -90,6 +120,24 @@ pub struct StorageConfig {
     pub delete: DeleteConfig,
     /// Background maintenance.
     pub maintenance: MaintenanceConfig,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub cache: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub redirect: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub tag: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub inmemory: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub s3: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub azure: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub gcs: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub swift: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub oss: Foreign,
 }
 
 /// `storage.maintenance.*`
@@ -143,12 +191,15 @@ impl Default for UploadPurgingConfig {
 pub struct FilesystemConfig {
     /// The storage folder.
     pub rootdirectory: PathBuf,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub maxthreads: Foreign,
 }
 
 impl Default for FilesystemConfig {
     fn default() -> Self {
         FilesystemConfig {
             rootdirectory: PathBuf::from("./data"),
+            maxthreads: None,
         }
     }
 }
@@ -184,6 +235,8 @@ pub struct AuthConfig {
     pub access: Option<Vec<AccessRuleConfig>>,
     /// Limits on failed logins.
     pub throttle: ThrottleConfig,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub silly: Foreign,
 }
 
 /// One entry of `auth.access`.
@@ -262,6 +315,20 @@ pub struct HttpConfig {
     pub timeouts: TimeoutsConfig,
     /// Resource caps.
     pub limits: LimitsConfig,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub net: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub prefix: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub secret: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub draintimeout: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub headers: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub http2: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    pub h2c: Foreign,
 }
 
 impl Default for HttpConfig {
@@ -274,6 +341,13 @@ impl Default for HttpConfig {
             debug: None,
             timeouts: TimeoutsConfig::default(),
             limits: LimitsConfig::default(),
+            net: None,
+            prefix: None,
+            secret: None,
+            draintimeout: None,
+            headers: None,
+            http2: None,
+            h2c: None,
         }
     }
 }
@@ -320,13 +394,25 @@ impl Default for LimitsConfig {
 }
 
 /// `http.tls.*`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, leaf first.
     pub certificate: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    #[serde(default)]
+    pub clientcas: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    #[serde(default)]
+    pub letsencrypt: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    #[serde(default)]
+    pub minimumtls: Foreign,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    #[serde(default)]
+    pub ciphersuites: Foreign,
 }
 
 /// `http.debug.*`
@@ -338,6 +424,9 @@ pub struct DebugConfig {
     /// Prometheus exposition.
     #[serde(default)]
     pub prometheus: PrometheusConfig,
+    /// A standard registry key this registry warns about or refuses (`compat.rs`).
+    #[serde(default)]
+    pub tls: Foreign,
 }
 
 /// `http.debug.prometheus.*`

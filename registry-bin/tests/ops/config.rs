@@ -27,6 +27,54 @@ fn a_valid_config_checks_ok() {
     assert!(stdout.contains("htpasswd"), "{stdout}");
 }
 
+/// The config.yml of the standard registry's image, as a Deployment mounts it: it
+/// starts, with one warning per key this registry does not implement, and a key that
+/// would be unsafe to ignore stops the start naming it.
+#[tokio::test]
+async fn a_standard_registry_config_starts_with_warnings() {
+    let dir = workdir();
+    let storage = dir.path().join("data");
+    let text = format!(
+        "version: 0.1\nlog:\n  fields:\n    service: registry\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:0\n  secret: asecretforlocaldevelopment\n  headers:\n    X-Content-Type-Options: [nosniff]\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 10s\n    threshold: 3\n",
+        storage.display()
+    );
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, &text).unwrap();
+    let out = check(&path);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "log.fields",
+        "storage.cache",
+        "health",
+        "http.secret",
+        "http.headers",
+    ] {
+        let line = format!("warning: ignoring {key} (a key of the standard registry)");
+        assert_eq!(stdout.matches(&line).count(), 1, "{key}: {stdout}");
+    }
+    let mut cmd = registry();
+    cmd.arg("serve").arg(&path);
+    let server = Binary::spawn(dir, cmd);
+    let res = reqwest::get(server.url("http", "/v2/")).await.unwrap();
+    assert_eq!(res.status(), 200, "auth is off in that config");
+
+    let dir = workdir();
+    let path = dir.path().join("config.yml");
+    let mutual_tls = text.replace(
+        "  addr: 127.0.0.1:0\n",
+        "  addr: 127.0.0.1:0\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n    clientcas: [/ca.pem]\n",
+    );
+    std::fs::write(&path, mutual_tls).unwrap();
+    let out = check(&path);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("http.tls.clientcas"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn config_errors_name_the_key_line_or_path() {
     let dir = workdir();

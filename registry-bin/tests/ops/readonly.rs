@@ -68,7 +68,13 @@ async fn positional_config_then_read_only_serves_pulls_and_refuses_writes() {
     let res = send(&client, &server, Method::GET, "/v2/ro/manifests/v1").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), manifest);
-    let res = send(&client, &server, Method::GET, &format!("/v2/ro/blobs/{layer_digest}")).await;
+    let res = send(
+        &client,
+        &server,
+        Method::GET,
+        &format!("/v2/ro/blobs/{layer_digest}"),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), layer);
     let res = send(&client, &server, Method::GET, "/v2/ro/tags/list").await;
@@ -79,7 +85,10 @@ async fn positional_config_then_read_only_serves_pulls_and_refuses_writes() {
         (Method::PUT, "/v2/ro/manifests/v2".to_owned()),
         (Method::DELETE, "/v2/ro/manifests/v1".to_owned()),
         (Method::DELETE, format!("/v2/ro/blobs/{layer_digest}")),
-        (Method::POST, format!("/v2/other/blobs/uploads/?mount={layer_digest}&from=ro")),
+        (
+            Method::POST,
+            format!("/v2/other/blobs/uploads/?mount={layer_digest}&from=ro"),
+        ),
     ] {
         let res = client
             .request(method.clone(), server.url("http", &path))
@@ -89,7 +98,11 @@ async fn positional_config_then_read_only_serves_pulls_and_refuses_writes() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            res.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["errors"][0]["code"], "UNSUPPORTED", "{method} {path}");
         let message = body["errors"][0]["message"].as_str().unwrap();
