@@ -16,12 +16,14 @@
 //! - [`manifest`]: manifest and index validation, descriptors, referrers.
 //! - [`pagination`]: `n` / `last` / `Link` for tags and the catalog.
 //! - [`error`]: the spec's error codes, one table, and the JSON error body.
+//! - [`gc`]: retention policies, the mark of garbage collection, storage use.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod hasher;
 pub mod manifest;
 pub mod name;
