@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::auth_file::HtpasswdFile;
 use crate::config::Settings;
+use crate::maintenance;
 use crate::preflight::{check_readable, check_storage_root};
 use crate::server::{serve, serve_metrics, ServeOptions};
 use crate::tls::ReloadingCert;
@@ -127,7 +128,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         );
     }
 
-    let store = Store::new(Arc::new(backend)).with_cache(CacheConfig::default());
+    let store = Store::new(Arc::new(backend))
+        .with_cache(CacheConfig::default())
+        .with_gc_delay(settings.gc.delay);
     let registry = Registry::builder(store)
         .authenticator(authenticator)
         .authorizer(authorizer)
@@ -143,6 +146,21 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .build();
     if let Some((age, interval)) = settings.upload_purging {
         spawn_upload_purging(registry.clone(), age, interval);
+    }
+    match settings.gc.interval {
+        Some(_) if settings.read_only => {
+            tracing::warn!("read-only mode: the garbage collection schedule is off")
+        }
+        Some(interval) => {
+            tracing::info!(
+                interval_secs = interval.as_secs(),
+                delay_secs = settings.gc.delay.as_secs(),
+                policies = settings.gc.retention.len(),
+                "garbage collection scheduled"
+            );
+            maintenance::spawn_schedule(registry.clone(), settings.gc.clone(), interval);
+        }
+        None => {}
     }
 
     let listener = TcpListener::bind(settings.addr)

@@ -30,6 +30,63 @@ pub enum Command {
     Htpasswd(crate::commands::htpasswd::HtpasswdArgs),
     /// Print a Kubernetes image pull Secret for this registry.
     PullSecret(crate::commands::pull_secret::PullSecretArgs),
+    /// Run one garbage collection pass now, against the storage of a running server
+    /// (the standard registry's `garbage-collect`, with its flags, runs online here).
+    #[command(alias = "garbage-collect")]
+    Gc(GcArgs),
+    /// Report the bytes each repository holds (logical and unique).
+    Du(DuArgs),
+}
+
+/// The config file, by flag or positionally as the standard registry takes it.
+#[derive(Debug, Args, Default)]
+pub struct ConfigFile {
+    /// YAML config file (see docs: `log`, `storage`, `auth`, `http`).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// The config file as a positional argument, as the standard registry takes
+    /// it: `registry serve /etc/docker/registry/config.yml`.
+    #[arg(value_name = "CONFIG", conflicts_with = "config")]
+    pub config_path: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    /// The config file, given either way.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref().or(self.config_path.as_deref())
+    }
+}
+
+/// `registry gc` (alias `garbage-collect`).
+#[derive(Debug, Args, Default)]
+pub struct GcArgs {
+    /// The config file: its storage and `storage.gc` settings.
+    #[command(flatten)]
+    pub file: ConfigFile,
+    /// Say what the pass would delete and free; delete nothing.
+    #[arg(long, short = 'd')]
+    pub dry_run: bool,
+    /// Delete untagged manifests whatever their age and policy (still never within
+    /// `storage.gc.delay`, never in a repository a policy protects).
+    #[arg(long, short = 'm')]
+    pub delete_untagged: bool,
+    /// Print only the summary line, not every deleted tag and manifest.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `registry du`.
+#[derive(Debug, Args, Default)]
+pub struct DuArgs {
+    /// The config file: its storage.
+    #[command(flatten)]
+    pub file: ConfigFile,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `registry config ...`
@@ -46,13 +103,9 @@ pub enum ConfigCommand {
 /// `registry serve` flags; each overrides the config file and environment.
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
-    /// YAML config file (see docs: `log`, `storage`, `auth`, `http`).
-    #[arg(long, short = 'c')]
-    pub config: Option<PathBuf>,
-    /// The config file as a positional argument, as the standard registry takes
-    /// it: `registry serve /etc/docker/registry/config.yml`.
-    #[arg(value_name = "CONFIG", conflicts_with = "config")]
-    pub config_path: Option<PathBuf>,
+    /// The config file.
+    #[command(flatten)]
+    pub file: ConfigFile,
     /// Address to listen on [default: 127.0.0.1:5000].
     #[arg(long)]
     pub addr: Option<String>,
@@ -86,11 +139,6 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The config file, given either way.
-    pub fn config_file(&self) -> Option<&std::path::Path> {
-        self.config.as_deref().or(self.config_path.as_deref())
-    }
-
     /// Applies the flags that were given on top of `config`.
     pub fn apply(&self, config: &mut Config) {
         if let Some(addr) = &self.addr {

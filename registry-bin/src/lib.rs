@@ -29,6 +29,7 @@
 //! - [`auth_file`]: htpasswd users reloaded from their file.
 //! - [`watch`]: noticing that a file changed.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - [`maintenance`]: garbage collection on a schedule and from the command line.
 //! - [`idle`]: closing connections that neither read nor write.
 //! - [`throttle`]: failed-login limits per address and per user.
 //! - [`handlers`]: one module per group of endpoints.
@@ -54,6 +55,7 @@ pub mod dispatch;
 pub mod handlers;
 pub mod http_error;
 pub mod idle;
+pub mod maintenance;
 pub mod metrics;
 pub mod preflight;
 pub mod registry;

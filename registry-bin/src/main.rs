@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use registry_bin::cli::{Cli, Command, ConfigCommand, ServeArgs};
+use registry_bin::cli::{Cli, Command, ConfigCommand, ConfigFile, ServeArgs};
 use registry_bin::config::{load, LogFormat, Settings};
-use registry_bin::{app, commands};
+use registry_bin::{app, commands, maintenance};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Command::PullSecret(args) => {
             return commands::stdio(|i, o| commands::pull_secret::run(args, i, o))
         }
+        Command::Gc(args) => maintain(&args.file, |s| maintenance::gc_command(s, &args)),
+        Command::Du(args) => maintain(&args.file, |s| maintenance::du_command(s, args.json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,12 +50,35 @@ fn config_check(file: &std::path::Path) -> Result<(), String> {
     for line in app::check(&settings)? {
         println!("ok: {line}");
     }
+    if !settings.gc.retention.is_empty() && settings.storage.is_dir() {
+        // What the retention policies would delete today, without deleting it.
+        let runtime = tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let preview = runtime.block_on(maintenance::preview(&settings))?;
+        println!("retention today (dry run):\n{preview}");
+    }
     println!("{}: configuration is valid", file.display());
     Ok(())
 }
 
+/// Runs a maintenance command on the storage `file` configures, with its warnings on
+/// standard error (standard output is the command's report).
+fn maintain<F, Fut>(file: &ConfigFile, command: F) -> Result<(), String>
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let (settings, warnings) = settings(file.path(), &ServeArgs::default())?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(command(settings))
+}
+
 fn serve(args: &ServeArgs) -> Result<(), String> {
-    let (settings, warnings) = settings(args.config_file(), args)?;
+    let (settings, warnings) = settings(args.file.path(), args)?;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(&settings.log_level))
         .map_err(|e| format!("log.level: {e}"))?;

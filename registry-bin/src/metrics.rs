@@ -3,6 +3,10 @@
 //! A handful of counters and histograms do not justify a metrics framework:
 //! each series is a map entry behind one mutex, touched once per request.
 
+mod gc;
+
+pub use gc::GcMetrics;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -47,6 +51,8 @@ struct Series {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Mutex<Series>,
+    /// Garbage collection passes and storage use.
+    pub gc: GcMetrics,
 }
 
 impl Metrics {
@@ -119,6 +125,7 @@ impl Metrics {
             let _ = writeln!(out, "registry_storage_errors_total {}", s.storage_errors);
             header(&mut out, "registry_uploads_in_progress", "gauge", "Upload sessions open in this process.");
             let _ = writeln!(out, "registry_uploads_in_progress {uploads_in_progress}");
+            self.gc.render(&mut out);
             out
         })
     }

@@ -192,6 +192,11 @@ impl Registry {
         Ok(purged.len())
     }
 
+    /// The metrics, for the parts of the server that record their own series.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
     /// The store, for embedders that want to inspect or seed it.
     pub fn store(&self) -> &Store {
         &self.shared.store

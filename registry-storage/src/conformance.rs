@@ -19,10 +19,13 @@
 //! - `listing_cases.rs`: referrers and the catalog (which expects every repository the
 //!   earlier cases made).
 //! - `concurrency.rs`: eight pushes of one blob at once.
+//! - `gc_cases.rs`: garbage collection passes, on a backend of their own
+//!   ([`run_gc_suite`]).
 
 mod aging_cases;
 mod backend_cases;
 mod concurrency;
+mod gc_cases;
 mod listing_cases;
 mod store_cases;
 
@@ -60,6 +63,20 @@ where
     store_cases::run(&store).await;
     concurrency::run(&store).await;
     assert_no_leftovers(&backend, &raw_entries()).await;
+}
+
+/// Runs the garbage collection cases against an empty `backend` of their own (the other
+/// cases store bytes that are not manifests, which rightly stop every sweep); panics on
+/// the first failure, then checks for leftovers.
+pub async fn run_gc_suite(backend: Arc<dyn Backend>) {
+    let root = backend.list("").await.expect("list the root");
+    assert!(
+        root.is_empty(),
+        "the GC suite needs an empty backend, found {root:?}"
+    );
+    let store = Store::new(backend.clone());
+    gc_cases::run(&store).await;
+    assert_no_leftovers(&backend, &[]).await;
 }
 
 /// Fails if any temp file or upload is left (anything inside an `_uploads` prefix; the

@@ -38,6 +38,8 @@ use registry_core::{Digest, RepoName, Tag, UploadId};
 
 /// Where all repositories live; the catalog walks from here.
 pub const REPOSITORIES: &str = "v1/repositories";
+/// Where all blob data lives; garbage collection walks from here.
+pub const BLOBS: &str = "v1/blobs";
 /// A repository's blob links.
 pub const LAYERS: &str = "_layers";
 /// A repository's manifest revisions and tags.
@@ -80,6 +82,34 @@ pub fn revision_link(repo: &RepoName, digest: &Digest) -> String {
         repo_dir(repo),
         digest_path(digest)
     )
+}
+
+/// The prefix holding one revision link per manifest: `<alg>/<hex>` under it.
+pub fn revisions_dir(repo: &RepoName) -> String {
+    format!("{}/{MANIFESTS}/revisions", repo_dir(repo))
+}
+
+/// The digest whose data `key` ([`blob_data`]) holds; `None` for any other key.
+pub fn blob_digest(key: &str) -> Option<Digest> {
+    let rest = key.strip_prefix(BLOBS)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let (alg, _fanout, hex, data) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if data != "data" || parts.next().is_some() {
+        return None;
+    }
+    format!("{alg}:{hex}").parse().ok()
+}
+
+/// The digest a layer link ([`layer_link`]) makes visible; `None` for any other key.
+/// Name components never start with `_`, so `/_layers/` is always the layout's.
+pub fn linked_digest(key: &str) -> Option<Digest> {
+    let rest = key.strip_prefix(REPOSITORIES)?;
+    let (_, link) = rest.rsplit_once(&format!("/{LAYERS}/"))?;
+    let (alg, hex) = link.split_once('/')?;
+    if hex.contains('/') {
+        return None;
+    }
+    format!("{alg}:{hex}").parse().ok()
 }
 
 /// The prefix holding one object per tag.
@@ -165,6 +195,19 @@ mod tests {
         assert_eq!(uploads_dir(&repo), format!("{r}/_uploads"));
         assert_eq!(upload_data(&repo, &id), format!("{r}/_uploads/u-1_x"));
         assert_eq!(probe(&id), "v1/_probe/u-1_x");
+        assert_eq!(revisions_dir(&repo), format!("{r}/_manifests/revisions"));
+        assert_eq!(blob_digest(&blob_data(&d)), Some(d.clone()));
+        assert_eq!(blob_digest(&blob_data(&s)), Some(s.clone()));
+        assert_eq!(linked_digest(&layer_link(&repo, &d)), Some(d.clone()));
+        for other in [
+            revision_link(&repo, &d),
+            tag_link(&repo, &tag),
+            referrer_link(&repo, &d, &s),
+            format!("{}/x", blob_data(&d)),
+        ] {
+            assert_eq!(blob_digest(&other), None, "{other}");
+            assert_eq!(linked_digest(&other), None, "{other}");
+        }
     }
 
     #[test]

@@ -40,4 +40,4 @@ pub use backend::{check_key, Backend, BackendWriter, ByteStream, ObjectEntry, Ob
 pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;
-pub use store::{CacheConfig, Store, StoredManifest, TagInfo};
+pub use store::{claim_refresh, CacheConfig, GcOptions, GcReport, Store, StoredManifest, TagInfo};

@@ -20,11 +20,13 @@
 //! - `cache.rs`: the optional in-memory cache of tags and manifests.
 
 mod cache;
+mod gc;
 mod manifests;
 mod tags;
 mod uploads;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use registry_core::{Digest, RepoName, UploadId};
@@ -33,10 +35,14 @@ use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
 use crate::layout;
 pub use cache::CacheConfig;
+pub use gc::{claim_refresh, GcOptions, GcReport};
 pub use tags::TagInfo;
 
 /// How many objects one `list_objects` page asks for, as an object store's list does.
 const PAGE: usize = 1000;
+
+/// The grace period of garbage collection when none is configured.
+pub const DEFAULT_GC_DELAY: Duration = Duration::from_secs(3600);
 use cache::MetaCache;
 
 /// Registry semantics over a backend. Cheap to clone: clones share the backend and the
@@ -45,6 +51,8 @@ use cache::MetaCache;
 pub struct Store {
     backend: Arc<dyn Backend>,
     cache: Option<Arc<MetaCache>>,
+    /// Links older than this are touched when a request relies on them (see `gc.rs`).
+    claim_refresh: Duration,
 }
 
 /// A manifest as stored: its media type and the exact bytes received.
@@ -62,6 +70,7 @@ impl Store {
         Store {
             backend,
             cache: None,
+            claim_refresh: claim_refresh(DEFAULT_GC_DELAY),
         }
     }
 
@@ -71,6 +80,16 @@ impl Store {
     pub fn with_cache(self, config: CacheConfig) -> Store {
         Store {
             cache: Some(Arc::new(MetaCache::new(config))),
+            ..self
+        }
+    }
+
+    /// The same store for a deployment whose garbage collection keeps `delay` as its grace
+    /// period (`storage.gc.delay`, default one hour): links requests rely on are refreshed
+    /// often enough that no pass can delete them within `delay` (see `store/gc.rs`).
+    pub fn with_gc_delay(self, delay: Duration) -> Store {
+        Store {
+            claim_refresh: claim_refresh(delay),
             ..self
         }
     }
@@ -88,17 +107,17 @@ impl Store {
     }
 
     /// Size of the blob if it is linked into `repo` and its data exists; `None` otherwise.
+    ///
+    /// Every caller relies on the answer (a `HEAD` a client skips its upload on, a
+    /// manifest that names the blob, the source of a mount), so this claims the link: one
+    /// older than the claim refresh is touched, and garbage collection cannot delete it
+    /// within its grace period (see `store/gc.rs`). A link deleted meanwhile is `None`.
     pub async fn repo_blob_size(
         &self,
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<Option<u64>, StorageError> {
-        if self
-            .backend
-            .stat(&layout::layer_link(repo, digest))
-            .await?
-            .is_none()
-        {
+        if !self.claim(&layout::layer_link(repo, digest)).await? {
             return Ok(None);
         }
         self.blob_size(digest).await
@@ -147,6 +166,23 @@ impl Store {
         digest: &Digest,
     ) -> Result<bool, StorageError> {
         self.backend.delete(&layout::layer_link(repo, digest)).await
+    }
+}
+
+impl Store {
+    /// Drops a tag from the metadata cache after a write that bypassed `put_tag`.
+    fn forget_cached_tag(&self, key: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget_tag(key);
+        }
+    }
+
+    /// Drops a manifest, and the repository's tags, from the metadata cache.
+    fn forget_cached_manifest(&self, repo: &RepoName, key: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget_manifest(key);
+            cache.forget_tags_under(&layout::tags_dir(repo));
+        }
     }
 }
 

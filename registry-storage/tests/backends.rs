@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use registry_core::{Algorithm, Digest, RepoName, UploadId};
-use registry_storage::conformance::{run_backend_suite, run_backend_suite_with_raw};
+use registry_storage::conformance::{run_backend_suite, run_backend_suite_with_raw, run_gc_suite};
 use registry_storage::{Backend, FsBackend, MemoryBackend, StorageError, Store};
 
 /// Every file and directory under `root`, as `/`-separated relative paths: what the
@@ -40,6 +40,23 @@ fn temp_root() -> (tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_backend_passes_the_suite() {
     run_backend_suite(Arc::new(MemoryBackend::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_backend_passes_the_gc_suite() {
+    run_gc_suite(Arc::new(MemoryBackend::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_backend_passes_the_gc_suite() {
+    let (_dir, root) = temp_root();
+    let backend = FsBackend::open(&root).await.expect("open");
+    run_gc_suite(Arc::new(backend)).await;
+    let temps: Vec<String> = walk_disk(&root)
+        .into_iter()
+        .filter(|e| e.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,8 @@ pub const KEYS: &[&str] = &[
     "storage.maintenance.uploadpurging.age",
     "storage.maintenance.uploadpurging.interval",
     "storage.maintenance.readonly.enabled",
+    "storage.gc.interval",
+    "storage.gc.delay",
     "auth.htpasswd.realm",
     "auth.htpasswd.path",
     "auth.anonymous",

@@ -37,7 +37,7 @@ mod load;
 mod settings;
 
 pub use load::{load, parse_str, ConfigError, KEYS};
-pub use settings::{Limits, LogFormat, Settings, UrlMode};
+pub use settings::{GcSettings, Limits, LogFormat, Settings, UrlMode};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,6 +46,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use compat::Foreign;
+use registry_core::gc::PolicyConfig;
 
 /// The file as written. Every section is optional; defaults are the
 /// quick-start defaults (loopback, `./data`, auth off).
@@ -120,6 +121,8 @@ pub struct StorageConfig {
     pub delete: DeleteConfig,
     /// Background maintenance.
     pub maintenance: MaintenanceConfig,
+    /// Garbage collection and retention.
+    pub gc: GcConfig,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub cache: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
@@ -138,6 +141,42 @@ pub struct StorageConfig {
     pub swift: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub oss: Foreign,
+}
+
+/// `storage.gc.*`: online garbage collection and retention policies.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// How often the server runs a pass itself; absent: never (run `registry gc`).
+    #[serde(deserialize_with = "optional_duration")]
+    pub interval: Option<Duration>,
+    /// The grace period: nothing uploaded, linked, mounted or answered 200 to a HEAD
+    /// within it is swept.
+    #[serde(deserialize_with = "duration")]
+    pub delay: Duration,
+    /// Which tags and untagged manifests each repository keeps; the first policy whose
+    /// globs match a repository applies. No policy: everything is kept.
+    pub retention: Vec<PolicyConfig<Span>>,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            interval: None,
+            delay: Duration::from_secs(3600),
+            retention: Vec::new(),
+        }
+    }
+}
+
+/// A duration as the config writes it (`168h`), inside types of other crates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        duration(d).map(Span)
+    }
 }
 
 /// `storage.maintenance.*`
@@ -511,6 +550,11 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         }
     }
     d.deserialize_any(Span)
+}
+
+/// [`duration`], for a key that may be absent or null.
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<Span>::deserialize(d).map(|s| s.map(|s| s.0))
 }
 
 /// Parses `<number><unit>` with unit `ms`, `s`, `m` or `h` (or none: seconds).

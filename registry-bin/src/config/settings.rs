@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use registry_auth::{AccessRules, Action, Pattern, Rule};
 
-use super::{AccessRuleConfig, Config, ConfigError, TlsConfig};
+use registry_core::gc::RetentionPolicies;
+
+use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig};
 
 /// Slow-client limits and resource caps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub struct Settings {
     pub delete_enabled: bool,
     /// Pushes and deletes refused; no maintenance writes either.
     pub read_only: bool,
+    /// Garbage collection and retention.
+    pub gc: GcSettings,
     /// htpasswd file and realm; `None` is auth off.
     pub htpasswd: Option<(PathBuf, String)>,
     /// Serve a public address without auth.
@@ -80,6 +84,48 @@ pub struct Settings {
     pub upload_purging: Option<(Duration, Duration)>,
     /// Timeouts and caps.
     pub limits: Limits,
+}
+
+/// `storage.gc`, checked.
+#[derive(Debug, Clone)]
+pub struct GcSettings {
+    /// How often the server runs a pass; `None`: only `registry gc` does.
+    pub interval: Option<Duration>,
+    /// The grace period.
+    pub delay: Duration,
+    /// The validated retention policies.
+    pub retention: RetentionPolicies,
+}
+
+impl GcSettings {
+    fn from_config(c: &GcConfig) -> Result<GcSettings, ConfigError> {
+        if c.interval.is_some_and(|i| i.is_zero()) {
+            return Err(ConfigError::Invalid {
+                key: "storage.gc.interval".into(),
+                message: "must be more than zero (leave it out for no schedule)".into(),
+            });
+        }
+        let retention = RetentionPolicies::new(&c.retention, |d: &Span| {
+            // The unit of every time given to the mark (registry-storage's gc.rs).
+            u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)
+        })
+        .map_err(|e| {
+            let dot = if e.field.is_empty() || e.field.starts_with('.') {
+                ""
+            } else {
+                "."
+            };
+            ConfigError::Invalid {
+                key: format!("storage.gc.retention[{}]{dot}{}", e.policy, e.field),
+                message: e.kind.to_string(),
+            }
+        })?;
+        Ok(GcSettings {
+            interval: c.interval,
+            delay: c.delay,
+            retention,
+        })
+    }
 }
 
 /// Parses `HOST:PORT`, `[v6]:PORT` or `:PORT` (every interface).
@@ -300,6 +346,7 @@ impl Settings {
             storage: c.storage.filesystem.rootdirectory.clone(),
             delete_enabled: c.storage.delete.enabled,
             read_only,
+            gc: GcSettings::from_config(&c.storage.gc)?,
             htpasswd: c
                 .auth
                 .htpasswd

@@ -83,6 +83,10 @@ pub async fn put(
         Reference::Tag(_) => Digest::of(Algorithm::Sha256, &bytes),
     };
     check_blobs(shared, name, &parsed).await?;
+    // An index may name manifests pushed earlier and untagged since: claimed, so a
+    // garbage collection pass that found them untagged cannot delete them under it.
+    let children: Vec<Digest> = parsed.manifests.iter().map(|m| m.digest.clone()).collect();
+    shared.store.claim_manifests(name, &children).await?;
     store(shared, name, &digest, &parsed, bytes).await?;
 
     let mut reply = Reply::empty(StatusCode::CREATED)

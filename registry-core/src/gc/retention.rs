@@ -133,6 +133,16 @@ impl RetentionPolicies {
         Ok(RetentionPolicies { policies })
     }
 
+    /// How many policies there are.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// Whether there is no policy: every repository keeps everything.
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
     /// The policy for a repository: the first one whose globs match it.
     pub fn for_repository(&self, repository: &str) -> Option<&Policy> {
         self.policies

@@ -73,22 +73,35 @@ impl Store {
             Some(Err(ticket)) => Some(ticket),
             None => None,
         };
-        let Some(link) = self.backend.get(&key).await? else {
+        let Some(manifest) = self.get_manifest_uncached(repo, digest).await? else {
             return Ok(None);
-        };
-        let link: RevisionLink = serde_json::from_slice(&link)
-            .map_err(|_| StorageError::Corrupt { key: key.clone() })?;
-        let Some(bytes) = self.backend.get(&layout::blob_data(digest)).await? else {
-            return Ok(None);
-        };
-        let manifest = StoredManifest {
-            media_type: link.media_type,
-            bytes,
         };
         if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
             cache.fill_manifest(ticket, &key, &manifest);
         }
         Ok(Some(manifest))
+    }
+
+    /// [`Store::get_manifest`] from storage, never from the cache (garbage collection
+    /// must see what other processes wrote).
+    pub(super) async fn get_manifest_uncached(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, StorageError> {
+        let key = layout::revision_link(repo, digest);
+        let Some(link) = self.backend.get(&key).await? else {
+            return Ok(None);
+        };
+        let link: RevisionLink =
+            serde_json::from_slice(&link).map_err(|_| StorageError::Corrupt { key })?;
+        let Some(bytes) = self.backend.get(&layout::blob_data(digest)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredManifest {
+            media_type: link.media_type,
+            bytes,
+        }))
     }
 
     /// Whether `repo` has the manifest (revision link present and its bytes exist).

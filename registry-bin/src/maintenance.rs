@@ -1,0 +1,248 @@
+//! Storage maintenance: garbage collection on the server's own schedule and from the
+//! command line (`registry gc`, alias `garbage-collect`; `registry du`), and what they
+//! print and log. The passes themselves are `Store::collect_garbage`
+//! (registry-storage/src/store/gc.rs, where the safety rule is stated); this module only
+//! runs them and reports.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use registry_core::gc::Usage;
+use registry_storage::{FsBackend, GcOptions, GcReport, Store};
+
+use crate::cli::GcArgs;
+use crate::config::{GcSettings, Settings};
+use crate::Registry;
+
+/// The options of a pass under `gc` settings.
+pub fn options(gc: &GcSettings, dry_run: bool, delete_untagged: bool) -> GcOptions {
+    GcOptions {
+        delay: gc.delay,
+        retention: gc.retention.clone(),
+        delete_untagged,
+        dry_run,
+    }
+}
+
+/// Opens the configured storage for a maintenance command (the server may be running on
+/// it: every pass is safe beside it).
+pub async fn open_store(settings: &Settings) -> Result<Store, String> {
+    let backend = FsBackend::open(&settings.storage)
+        .await
+        .map_err(|e| format!("{}: {e}", settings.storage.display()))?;
+    Ok(Store::new(std::sync::Arc::new(backend)).with_gc_delay(settings.gc.delay))
+}
+
+/// Runs a pass every `interval` (the first one interval after the start), logging one
+/// line per pass and recording it in `/metrics`. A pass that fails is logged and tried
+/// again at the next tick.
+pub fn spawn_schedule(registry: Registry, gc: GcSettings, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let options = options(&gc, false, false);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            run_pass(&registry, &options).await;
+        }
+    });
+}
+
+/// One scheduled pass: logged and counted.
+async fn run_pass(registry: &Registry, options: &GcOptions) {
+    let metrics = &registry.metrics().gc;
+    match registry
+        .store()
+        .collect_garbage(options, SystemTime::now())
+        .await
+    {
+        Ok(report) => {
+            log(&report);
+            metrics.pass(&report);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "garbage collection pass failed; trying again at the next interval");
+            metrics.failed();
+        }
+    }
+}
+
+/// `registry gc`: one pass now; the report on standard output. Fails (exit 2) when the
+/// blob sweep had to be skipped, so a cron job notices an unreadable manifest.
+pub async fn gc_command(settings: Settings, args: &GcArgs) -> Result<(), String> {
+    let store = open_store(&settings).await?;
+    let options = options(&settings.gc, args.dry_run, args.delete_untagged);
+    let report = store
+        .collect_garbage(&options, SystemTime::now())
+        .await
+        .map_err(|e| format!("garbage collection failed: {e}"))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&report, args.quiet));
+    }
+    match &report.blob_sweep_skipped {
+        Some(reason) => Err(reason.clone()),
+        None => Ok(()),
+    }
+}
+
+/// What a pass under the configured policies would delete now, rendered (for
+/// `registry config check`).
+pub async fn preview(settings: &Settings) -> Result<String, String> {
+    let store = open_store(settings).await?;
+    let report = store
+        .collect_garbage(&options(&settings.gc, true, false), SystemTime::now())
+        .await
+        .map_err(|e| format!("walking the storage failed: {e}"))?;
+    Ok(render(&report, false))
+}
+
+/// `registry du`: the bytes each repository holds, as a table or JSON.
+pub async fn du_command(settings: Settings, json: bool) -> Result<(), String> {
+    let store = open_store(&settings).await?;
+    let usage = store
+        .usage()
+        .await
+        .map_err(|e| format!("walking the storage failed: {e}"))?;
+    if json {
+        let text = serde_json::to_string_pretty(&usage).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", render_usage(&usage));
+    }
+    Ok(())
+}
+
+/// The log line of a pass.
+pub fn log(report: &GcReport) {
+    if let Some(reason) = &report.blob_sweep_skipped {
+        tracing::warn!(unreadable = ?report.unreadable, "garbage collection: {reason}");
+    }
+    tracing::info!(
+        dry_run = report.dry_run,
+        seconds = report.seconds,
+        repositories = report.repositories,
+        manifests = report.manifests,
+        blobs = report.blobs,
+        deleted_tags = report.deleted_tags.len(),
+        deleted_manifests = report.deleted_manifests.len(),
+        swept_links = report.swept_links,
+        deleted_blobs = report.deleted_blobs,
+        freed_bytes = report.freed_bytes,
+        kept_as_new = report.kept_as_new,
+        "garbage collection pass"
+    );
+}
+
+/// What `registry gc` prints: a summary, then (unless `quiet`) every deleted tag and
+/// manifest.
+pub fn render(report: &GcReport, quiet: bool) -> String {
+    let mut out = String::new();
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let _ = writeln!(
+        out,
+        "walked {} repositories, {} manifests, {} blobs in {:.2} s ({} storage operations)",
+        report.repositories, report.manifests, report.blobs, report.seconds, report.storage_ops
+    );
+    let _ = writeln!(
+        out,
+        "{verb} {} tags, {} manifests, {} layer links, {} blobs ({})",
+        report.deleted_tags.len(),
+        report.deleted_manifests.len(),
+        report.swept_links,
+        report.deleted_blobs,
+        bytes(report.freed_bytes)
+    );
+    if report.kept_as_new > 0 {
+        let _ = writeln!(
+            out,
+            "kept {} objects written or claimed since the walk",
+            report.kept_as_new
+        );
+    }
+    if !quiet {
+        for tag in &report.deleted_tags {
+            let _ = writeln!(out, "  tag {tag}");
+        }
+        for manifest in &report.deleted_manifests {
+            let _ = writeln!(out, "  manifest {manifest}");
+        }
+    }
+    for key in &report.unreadable {
+        let _ = writeln!(
+            out,
+            "unreadable manifest {key}: its repository was left whole"
+        );
+    }
+    if let Some(reason) = &report.blob_sweep_skipped {
+        let _ = writeln!(out, "{reason}");
+    }
+    out
+}
+
+/// What `registry du` prints: one row per repository, then the totals.
+pub fn render_usage(usage: &Usage) -> String {
+    let width = usage
+        .repositories
+        .iter()
+        .map(|u| u.repository.len())
+        .max()
+        .unwrap_or(0)
+        .max("REPOSITORY".len());
+    let mut out = format!(
+        "{:<width$}  {:>12}  {:>12}\n",
+        "REPOSITORY", "LOGICAL", "UNIQUE"
+    );
+    for u in &usage.repositories {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>12}  {:>12}",
+            u.repository,
+            bytes(u.logical),
+            bytes(u.unique)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>12}  {:>12}\nstored (distinct blobs): {}",
+        "TOTAL",
+        bytes(usage.logical),
+        bytes(usage.unique),
+        bytes(usage.stored)
+    );
+    out
+}
+
+/// `1.5 GiB`, `320 KiB`, `12 B`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_like_du() {
+        assert_eq!(bytes(12), "12 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

@@ -1,0 +1,532 @@
+//! Garbage collection over storage, while the registry serves: the walk that builds each
+//! repository's [`RepoSnapshot`], the deletions its [`RepoPlan`] allows, and the sweep of
+//! blob data no repository links any more. What is live is decided in
+//! `registry_core::gc`; this module only reads and deletes.
+//!
+//! # The rule that keeps pushes in progress safe
+//!
+//! Nothing is deleted by a plain `delete`: every deletion is
+//! [`Backend::delete_if_older`](crate::Backend::delete_if_older) with a cutoff of
+//! `now - (delay + refresh)`, which cannot remove an object written or touched after the
+//! cutoff, whatever process or replica wrote it. Every request that relies on an object
+//! staying makes it new first, in storage, where every pass can see it:
+//! - an upload's commit renames its bytes into place (new), then links them (new);
+//! - a manifest push touches or rewrites its own bytes, rewrites its revision link, and
+//!   claims ([`Store::repo_blob_size`], [`Store::claim_manifests`]) every blob and child
+//!   it names;
+//! - a blob `HEAD` or `GET` answered 200, and the source of a mount, claim the link;
+//! - a claim touches a link older than `refresh` (a quarter of the delay), so a claimed
+//!   link is at most `refresh` old when the claim answers, and no pass can delete it
+//!   within `delay` after.
+//!
+//! A claim that finds the link gone answers "unknown" (the client uploads again), never
+//! 200. Blob data goes only when no layer link names it in a walk made *after* this
+//! pass's link deletions (a link a claim kept is seen) and it is older than the cutoff
+//! (a commit or manifest push that lands meanwhile makes it new). So a client that was
+//! told a blob exists within `delay` finds it when its manifest arrives, in this process
+//! or another. An unreadable manifest stops its repository's deletions and the whole blob
+//! sweep (`registry_core::gc::SweepForbidden`). A pass killed at any point leaves links
+//! deleted before the data they name, never after, and the next pass finishes the job.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{StreamExt, TryStreamExt};
+use registry_core::gc::{
+    self, ManifestInfo, ManifestRefs, PassLiveSet, PassParams, RepoBlobs, RepoPlan, RepoSnapshot,
+    RetentionPolicies, Sweep, TagInfo, Usage,
+};
+use registry_core::{manifest, Digest, RepoName};
+use serde::Serialize;
+
+use super::Store;
+use crate::backend::{ObjectEntry, ObjectMeta};
+use crate::error::StorageError;
+use crate::layout;
+
+/// Manifests read at once during the walk of one repository.
+const CONCURRENT_READS: usize = 16;
+
+/// How long after its last claim a link is touched again: a quarter of the grace period.
+/// The sweep keeps everything younger than `delay + refresh`, so a claim protects what it
+/// answered for a whole `delay`.
+pub fn claim_refresh(delay: Duration) -> Duration {
+    delay / 4
+}
+
+/// What one pass does.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// The grace period: nothing written, linked, mounted or claimed within it is deleted.
+    pub delay: Duration,
+    /// Which tags and untagged manifests each repository keeps.
+    pub retention: RetentionPolicies,
+    /// Untagged manifests go whatever their age and policy (`--delete-untagged`), never
+    /// within the delay nor under a policy that protects its repositories.
+    pub delete_untagged: bool,
+    /// Decide and report, delete nothing.
+    pub dry_run: bool,
+}
+
+/// What one pass found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct GcReport {
+    /// Nothing was deleted: the counts say what a real pass would delete.
+    pub dry_run: bool,
+    /// When the pass started, unix seconds.
+    pub started: u64,
+    /// How long it took.
+    pub seconds: f64,
+    /// Repositories walked.
+    pub repositories: usize,
+    /// Manifest revisions walked.
+    pub manifests: usize,
+    /// Blobs (data objects) walked.
+    pub blobs: usize,
+    /// Tags deleted by retention, as `repository:tag`.
+    pub deleted_tags: Vec<String>,
+    /// Manifests deleted, as `repository@digest`.
+    pub deleted_manifests: Vec<String>,
+    /// Layer links deleted.
+    pub swept_links: usize,
+    /// Blob data objects deleted.
+    pub deleted_blobs: usize,
+    /// Bytes of blob data deleted.
+    pub freed_bytes: u64,
+    /// Deletions skipped because the object was written or claimed after the walk.
+    pub kept_as_new: usize,
+    /// Manifests that could not be read or parsed, as `repository@digest`: their
+    /// repositories lost nothing, and no blob data was swept.
+    pub unreadable: Vec<String>,
+    /// Why blob data was not swept, when it was not.
+    pub blob_sweep_skipped: Option<String>,
+    /// Storage operations the pass made (list pages, reads, deletes).
+    pub storage_ops: u64,
+    /// Bytes per repository, after the pass.
+    pub usage: Usage,
+}
+
+/// One repository as walked: the snapshot the plan reads, and what the deletions need
+/// that the snapshot does not keep (exact times, subjects).
+struct Scan {
+    snapshot: RepoSnapshot,
+    tag_times: HashMap<String, SystemTime>,
+    revision_times: HashMap<Digest, SystemTime>,
+    layer_times: HashMap<Digest, SystemTime>,
+}
+
+/// Counts storage operations for the report.
+#[derive(Default)]
+struct Ops(u64);
+
+impl Store {
+    /// Runs one garbage collection pass over the whole store at `now`. Safe while this
+    /// and other processes serve the same storage (see the module docs).
+    pub async fn collect_garbage(
+        &self,
+        options: &GcOptions,
+        now: SystemTime,
+    ) -> Result<GcReport, StorageError> {
+        let clock = Instant::now();
+        let grace = options.delay + claim_refresh(options.delay);
+        let cutoff = now.checked_sub(grace).unwrap_or(UNIX_EPOCH);
+        // registry_core::gc works in whatever unit it is given: milliseconds here, so a
+        // grace period below a second (tests) is exact.
+        let params = PassParams {
+            now: millis(now),
+            delay: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            delete_untagged_all: options.delete_untagged,
+        };
+        let mut ops = Ops::default();
+        let mut report = GcReport {
+            dry_run: options.dry_run,
+            started: millis(now) / 1000,
+            seconds: 0.0,
+            repositories: 0,
+            manifests: 0,
+            blobs: 0,
+            deleted_tags: Vec::new(),
+            deleted_manifests: Vec::new(),
+            swept_links: 0,
+            deleted_blobs: 0,
+            freed_bytes: 0,
+            kept_as_new: 0,
+            unreadable: Vec::new(),
+            blob_sweep_skipped: None,
+            storage_ops: 0,
+            usage: gc::usage(&[], &HashMap::new()),
+        };
+
+        let data = self.walk_blob_data(&mut ops).await?;
+        report.blobs = data.len();
+        let mut live = PassLiveSet::new();
+        let mut usage_input = Vec::new();
+        for name in self.list_repositories().await? {
+            let Ok(repo) = name.parse::<RepoName>() else {
+                continue;
+            };
+            report.repositories += 1;
+            let scan = self.scan_repository(&repo, &mut ops).await?;
+            report.manifests += scan.snapshot.manifests.len();
+            let plan = gc::plan(
+                &scan.snapshot,
+                options.retention.for_repository(&name),
+                &params,
+            );
+            live.add(&name, &plan);
+            match &plan {
+                RepoPlan::Blocked { unreadable } => report
+                    .unreadable
+                    .extend(unreadable.iter().map(|d| format!("{name}@{d}"))),
+                RepoPlan::Sweep(sweep) if options.dry_run => {
+                    report
+                        .deleted_tags
+                        .extend(sweep.tags().iter().map(|t| format!("{name}:{t}")));
+                    report
+                        .deleted_manifests
+                        .extend(sweep.manifests().iter().map(|d| format!("{name}@{d}")));
+                    report.swept_links += sweep.layer_links().len();
+                }
+                RepoPlan::Sweep(sweep) => {
+                    self.apply(&repo, &scan, sweep, cutoff, &mut report, &mut ops)
+                        .await?;
+                }
+            }
+            usage_input.push(usage_after(&name, &scan.snapshot, Some(&plan)));
+        }
+
+        match live.blob_sweep(&params) {
+            Err(forbidden) => report.blob_sweep_skipped = Some(forbidden.to_string()),
+            Ok(sweep) => {
+                // Links as they are now, after this pass's deletions: a link a claim kept
+                // (or a push made) since the walk keeps its data.
+                let linked = if options.dry_run {
+                    HashSet::new()
+                } else {
+                    self.walk_layer_links(&mut ops).await?
+                };
+                for (digest, meta) in &data {
+                    if !sweep.may_delete(digest, millis(meta.modified)) || linked.contains(digest) {
+                        continue;
+                    }
+                    if !options.dry_run {
+                        ops.0 += 1;
+                        let key = layout::blob_data(digest);
+                        if !self.backend.delete_if_older(&key, cutoff).await? {
+                            report.kept_as_new += 1;
+                            continue;
+                        }
+                    }
+                    report.deleted_blobs += 1;
+                    report.freed_bytes += meta.size;
+                }
+            }
+        }
+
+        let sizes: HashMap<Digest, u64> = data.iter().map(|(d, m)| (d.clone(), m.size)).collect();
+        report.usage = gc::usage(&usage_input, &sizes);
+        report.storage_ops = ops.0;
+        report.seconds = clock.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The bytes each repository holds now (`registry du`): a walk like a pass's, with
+    /// no decision and no deletion.
+    pub async fn usage(&self) -> Result<Usage, StorageError> {
+        let mut ops = Ops::default();
+        let data = self.walk_blob_data(&mut ops).await?;
+        let mut input = Vec::new();
+        for name in self.list_repositories().await? {
+            let Ok(repo) = name.parse::<RepoName>() else {
+                continue;
+            };
+            let scan = self.scan_repository(&repo, &mut ops).await?;
+            input.push(usage_after(&name, &scan.snapshot, None));
+        }
+        let sizes: HashMap<Digest, u64> = data.iter().map(|(d, m)| (d.clone(), m.size)).collect();
+        Ok(gc::usage(&input, &sizes))
+    }
+
+    /// Claims the manifests an index names (those this repository has): each revision
+    /// link older than the claim refresh is touched, so a pass that found the child
+    /// untagged before this push cannot delete it under the index (see the module docs).
+    pub async fn claim_manifests(
+        &self,
+        repo: &RepoName,
+        digests: impl IntoIterator<Item = &Digest>,
+    ) -> Result<(), StorageError> {
+        for digest in digests {
+            self.claim(&layout::revision_link(repo, digest)).await?;
+        }
+        Ok(())
+    }
+
+    /// Touches `key` when it is older than the claim refresh; whether it (still) exists.
+    pub(super) async fn claim(&self, key: &str) -> Result<bool, StorageError> {
+        let Some(meta) = self.backend.stat(key).await? else {
+            return Ok(false);
+        };
+        let stale = SystemTime::now()
+            .duration_since(meta.modified)
+            .is_ok_and(|age| age > self.claim_refresh);
+        if stale {
+            return self.backend.touch(key).await;
+        }
+        Ok(true)
+    }
+
+    /// Deletes what one repository's plan allows, each object only if it is still as old
+    /// as the walk saw it: tags, then manifests (their referrer entries first), then
+    /// layer links, so an interrupted pass never leaves a link to a deleted object.
+    async fn apply(
+        &self,
+        repo: &RepoName,
+        scan: &Scan,
+        sweep: &Sweep,
+        cutoff: SystemTime,
+        report: &mut GcReport,
+        ops: &mut Ops,
+    ) -> Result<(), StorageError> {
+        let name = repo.as_str();
+        for tag in sweep.tags() {
+            let key = format!("{}/{tag}", layout::tags_dir(repo));
+            // Only if not pushed again since the walk read it.
+            let seen = scan.tag_times.get(tag).copied().unwrap_or(UNIX_EPOCH);
+            ops.0 += 1;
+            let deleted = self
+                .backend
+                .delete_if_older(&key, seen + Duration::from_nanos(1))
+                .await?;
+            self.forget_cached_tag(&key);
+            if deleted {
+                report.deleted_tags.push(format!("{name}:{tag}"));
+            } else {
+                report.kept_as_new += 1;
+            }
+        }
+        for digest in sweep.manifests() {
+            let key = layout::revision_link(repo, digest);
+            let seen = scan
+                .revision_times
+                .get(digest)
+                .copied()
+                .unwrap_or(UNIX_EPOCH);
+            let manifest_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+            let subject = scan
+                .snapshot
+                .manifests
+                .get(digest)
+                .and_then(|m| m.refs.as_ref())
+                .and_then(|r| r.subject.clone());
+            ops.0 += 2;
+            let referrer = match &subject {
+                Some(subject) => {
+                    let entry = layout::referrer_link(repo, subject, digest);
+                    let descriptor = self.backend.get(&entry).await?;
+                    self.backend.delete(&entry).await?;
+                    descriptor.map(|d| (entry, d))
+                }
+                None => None,
+            };
+            let deleted = self.backend.delete_if_older(&key, manifest_cutoff).await?;
+            self.forget_cached_manifest(repo, &key);
+            if deleted {
+                report.deleted_manifests.push(format!("{name}@{digest}"));
+            } else {
+                // Pushed again since the walk: it keeps its place in its subject's list.
+                if let Some((entry, descriptor)) = referrer {
+                    self.backend.put(&entry, descriptor).await?;
+                }
+                report.kept_as_new += 1;
+            }
+        }
+        for digest in sweep.layer_links() {
+            let key = layout::layer_link(repo, digest);
+            let seen = scan.layer_times.get(digest).copied().unwrap_or(UNIX_EPOCH);
+            ops.0 += 1;
+            let link_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+            if self.backend.delete_if_older(&key, link_cutoff).await? {
+                report.swept_links += 1;
+            } else {
+                report.kept_as_new += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks one repository: tags, manifest revisions (each manifest read and parsed for
+    /// what it references) and layer links, each with its time.
+    async fn scan_repository(&self, repo: &RepoName, ops: &mut Ops) -> Result<Scan, StorageError> {
+        let mut scan = Scan {
+            snapshot: RepoSnapshot::default(),
+            tag_times: HashMap::new(),
+            revision_times: HashMap::new(),
+            layer_times: HashMap::new(),
+        };
+        let tags_dir = layout::tags_dir(repo);
+        for entry in self.list_all(&tags_dir, ops).await? {
+            let Some(tag) = entry.key.strip_prefix(&format!("{tags_dir}/")) else {
+                continue;
+            };
+            if tag.contains('/') {
+                continue; // not a tag object
+            }
+            ops.0 += 1;
+            let Some(content) = self.backend.get(&entry.key).await? else {
+                continue; // deleted meanwhile
+            };
+            // A tag that does not hold a digest points nowhere: it keeps nothing.
+            let Ok(digest) = super::parse_stored_digest(&entry.key, &content) else {
+                continue;
+            };
+            scan.tag_times.insert(tag.to_owned(), entry.meta.modified);
+            scan.snapshot.tags.insert(
+                tag.to_owned(),
+                TagInfo {
+                    digest,
+                    pushed: millis(entry.meta.modified),
+                },
+            );
+        }
+
+        let revisions = layout::revisions_dir(repo);
+        let found: Vec<(Digest, ObjectMeta)> = self
+            .list_all(&revisions, ops)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some((digest_of(&e.key, &revisions)?, e.meta)))
+            .collect();
+        ops.0 += 2 * found.len() as u64;
+        let read: Vec<(Digest, ObjectMeta, Option<ManifestRefs>)> =
+            futures::stream::iter(found.into_iter().map(|(digest, meta)| async move {
+                let refs = self.manifest_refs(repo, &digest).await?;
+                Ok::<_, StorageError>((digest, meta, refs))
+            }))
+            .buffer_unordered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
+        for (digest, meta, refs) in read {
+            scan.revision_times.insert(digest.clone(), meta.modified);
+            scan.snapshot.manifests.insert(
+                digest,
+                ManifestInfo {
+                    pushed: millis(meta.modified),
+                    refs,
+                },
+            );
+        }
+
+        let layers = format!("{}/{}", layout::repo_dir(repo), layout::LAYERS);
+        for entry in self.list_all(&layers, ops).await? {
+            if let Some(digest) = digest_of(&entry.key, &layers) {
+                scan.layer_times.insert(digest.clone(), entry.meta.modified);
+                scan.snapshot
+                    .layers
+                    .insert(digest, millis(entry.meta.modified));
+            }
+        }
+        Ok(scan)
+    }
+
+    /// What the manifest references; `None` when its link or bytes cannot be read or
+    /// parsed (which blocks the sweep: it could reference anything).
+    async fn manifest_refs(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRefs>, StorageError> {
+        let stored = match self.get_manifest_uncached(repo, digest).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) | Err(StorageError::Corrupt { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(manifest::validate(Some(&stored.media_type), &stored.bytes)
+            .ok()
+            .map(|m| ManifestRefs::from(&m)))
+    }
+
+    /// Every blob data object, by digest, with its size and time.
+    async fn walk_blob_data(
+        &self,
+        ops: &mut Ops,
+    ) -> Result<HashMap<Digest, ObjectMeta>, StorageError> {
+        let mut out = HashMap::new();
+        for entry in self.list_all(layout::BLOBS, ops).await? {
+            if let Some(digest) = layout::blob_digest(&entry.key) {
+                out.insert(digest, entry.meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every digest some repository links as a blob, walked now.
+    async fn walk_layer_links(&self, ops: &mut Ops) -> Result<HashSet<Digest>, StorageError> {
+        let mut out = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            ops.0 += 1;
+            let page = self
+                .backend
+                .list_objects(layout::REPOSITORIES, after.as_deref(), super::PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            for entry in page {
+                if let Some(digest) = layout::linked_digest(&entry.key) {
+                    out.insert(digest);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object under `prefix`, page by page.
+    async fn list_all(
+        &self,
+        prefix: &str,
+        ops: &mut Ops,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            ops.0 += 1;
+            let page = self
+                .backend
+                .list_objects(prefix, after.as_deref(), super::PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            out.extend(page);
+        }
+        Ok(out)
+    }
+}
+
+/// The blobs a repository references and links once `plan` (if any) is applied.
+fn usage_after(name: &str, snapshot: &RepoSnapshot, plan: Option<&RepoPlan>) -> RepoBlobs {
+    let mut linked: HashSet<Digest> = snapshot.layers.keys().cloned().collect();
+    linked.extend(snapshot.manifests.keys().cloned());
+    if let Some(RepoPlan::Sweep(sweep)) = plan {
+        for gone in sweep.layer_links().iter().chain(sweep.manifests()) {
+            linked.remove(gone);
+        }
+    }
+    RepoBlobs {
+        repository: name.to_owned(),
+        referenced: snapshot.pulled_by_tags(),
+        linked,
+    }
+}
+
+/// The digest of a `<prefix>/<alg>/<hex>` key.
+fn digest_of(key: &str, prefix: &str) -> Option<Digest> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (alg, hex) = rest.split_once('/')?;
+    format!("{alg}:{hex}").parse().ok()
+}
+
+/// Milliseconds since the epoch (0 before it): the unit of every time given to the mark.
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
