@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::*;
 use crate::digest::{Algorithm, Digest};
 
-const NOW: u64 = 10_000_000;
+const NOW: u64 = 1_700_000_000;
 const MIN: u64 = 60;
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
@@ -585,23 +585,53 @@ fn invalid_policies_name_the_policy_and_field() {
 }
 
 #[test]
-fn durations_come_through_the_callers_type() {
-    // The server's own duration type stands in here as a string of hours.
-    #[derive(Debug, serde::Deserialize)]
-    struct Hours(String);
-    let configs: Vec<PolicyConfig<Hours>> = serde_json::from_str(
-        r#"[{"repositories":["**"],"deleteuntagged":"2","keeptags":[{"pushedwithin":"1"}]}]"#,
-    )
-    .unwrap();
-    let all = RetentionPolicies::new(&configs, |h| h.0.parse::<u64>().unwrap() * HOUR).unwrap();
-    let repo = Repo::default()
-        .image("i", 3 * HOUR, &[])
-        .image("j", 3 * HOUR, &[])
-        .tag("recent", "i", 30 * MIN)
-        .tag("stale", "j", 2 * HOUR);
-    let sweep = repo.plan(all.for_repository("x"), MIN, false);
-    assert_eq!(tags(&sweep), ["stale"]);
-    assert_eq!(sweep.manifests(), digests(&["j"]));
+fn the_documented_yaml_shape_deserializes_with_the_callers_durations() {
+    /// Stands in for the server's duration type: whole hours, `168h`.
+    #[derive(Debug)]
+    struct Hours(u64);
+    impl<'de> serde::Deserialize<'de> for Hours {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hours, D::Error> {
+            let s = String::deserialize(d)?;
+            let h = s.strip_suffix('h').and_then(|h| h.parse().ok());
+            h.map(Hours)
+                .ok_or_else(|| serde::de::Error::custom("not hours"))
+        }
+    }
+    let yaml = r#"
+- repositories: ["ci/**", "tmp/*"]
+  deleteuntagged: 168h
+  keeptags:
+    - patterns: ["v*", "latest"]
+    - mostrecentlypushed: 20
+    - patterns: ["rc-*"]
+      mostrecentlypushed: 5
+    - pushedwithin: 720h
+- repositories: ["prod/*"]
+"#;
+    let configs: Vec<PolicyConfig<Hours>> = serde_yaml_ng::from_str(yaml).unwrap();
+    let all = RetentionPolicies::new(&configs, |h| h.0 * HOUR).unwrap();
+    let ci = all.for_repository("ci/app").unwrap();
+    assert_eq!(ci.index(), 0);
+    assert!(all
+        .for_repository("prod/app")
+        .unwrap()
+        .protects_everything());
+
+    // 25 rc tags a day apart (newest rc-24) and two old untagged images.
+    let repo = (0..25).fold(Repo::default().image("i", 200 * DAY, &[]), |r, n| {
+        r.tag(&format!("rc-{n}"), "i", 100 * DAY - n * DAY)
+    });
+    let repo = repo
+        .tag("v1", "i", 300 * DAY)
+        .image("week-old", 6 * DAY, &[])
+        .image("older", 8 * DAY, &[]);
+    let sweep = repo.plan(Some(ci), HOUR, false);
+    // Twenty most recent: rc-5..rc-24 (the 5 most recent rc are among them).
+    let expected: Vec<String> = ["rc-0", "rc-1", "rc-2", "rc-3", "rc-4"]
+        .map(String::from)
+        .into();
+    assert_eq!(sweep.tags(), expected);
+    assert_eq!(sweep.manifests(), digests(&["older"]));
 }
 
 #[test]
