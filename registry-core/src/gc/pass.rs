@@ -78,6 +78,11 @@ impl BlobSweep {
     /// Whether the data of `digest`, last written at `written` (unix
     /// seconds), may be deleted: no repository needs it and it is older
     /// than the grace period (an upload just committed has no link yet).
+    ///
+    /// The walk cannot see a link made after it (a mount or re-push of an
+    /// old blob while the pass runs), so `written` should be read just
+    /// before deleting, from a time storage refreshes whenever it links
+    /// the blob.
     pub fn may_delete(&self, digest: &Digest, written: u64) -> bool {
         !self.live.contains(digest) && !within(written, self.now, self.delay)
     }

@@ -89,7 +89,7 @@ pub enum PolicyErrorKind {
 }
 
 /// One validated `keeptags` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct KeepRule {
     patterns: Option<Vec<TagGlob>>,
     most_recent: Option<NonZeroUsize>,
@@ -97,7 +97,7 @@ struct KeepRule {
 }
 
 /// One validated policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     index: usize,
     repositories: Vec<RepoGlob>,
@@ -107,7 +107,7 @@ pub struct Policy {
 
 /// The validated `retention` list, in configuration order. The default is
 /// the empty list: every repository keeps everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionPolicies {
     policies: Vec<Policy>,
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::*;
 use crate::digest::{Algorithm, Digest};
 
-const NOW: u64 = 10_000_000;
+const NOW: u64 = 1_700_000_000;
 const MIN: u64 = 60;
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
@@ -149,17 +149,18 @@ fn most_recently_pushed_keeps_exactly_n() {
 
 #[test]
 fn equal_push_times_are_ordered_by_name() {
-    let repo = Repo::default()
-        .image("i", 100 * DAY, &[])
-        .tag("b", "i", DAY)
-        .tag("a", "i", DAY)
-        .tag("c", "i", DAY);
+    // Twenty tags pushed in the same second: the ten first by name stay,
+    // whatever order the map yields them in.
+    let repo = (0..20).fold(Repo::default().image("i", 100 * DAY, &[]), |r, n| {
+        r.tag(&format!("tag{n:02}"), "i", DAY)
+    });
     let sweep = repo.plan(
-        Some(&policy(r#""keeptags":[{"mostrecentlypushed":2}]"#)),
+        Some(&policy(r#""keeptags":[{"mostrecentlypushed":10}]"#)),
         MIN,
         false,
     );
-    assert_eq!(tags(&sweep), ["c"]);
+    let expected: Vec<String> = (10..20).map(|n| format!("tag{n:02}")).collect();
+    assert_eq!(sweep.tags(), expected);
 }
 
 #[test]
@@ -584,39 +585,94 @@ fn invalid_policies_name_the_policy_and_field() {
 }
 
 #[test]
-fn durations_come_through_the_callers_type() {
-    // The server's own duration type stands in here as a string of hours.
-    #[derive(Debug, serde::Deserialize)]
-    struct Hours(String);
-    let configs: Vec<PolicyConfig<Hours>> = serde_json::from_str(
-        r#"[{"repositories":["**"],"deleteuntagged":"2","keeptags":[{"pushedwithin":"1"}]}]"#,
-    )
-    .unwrap();
-    let all = RetentionPolicies::new(&configs, |h| h.0.parse::<u64>().unwrap() * HOUR).unwrap();
-    let repo = Repo::default()
-        .image("i", 3 * HOUR, &[])
-        .image("j", 3 * HOUR, &[])
-        .tag("recent", "i", 30 * MIN)
-        .tag("stale", "j", 2 * HOUR);
-    let sweep = repo.plan(all.for_repository("x"), MIN, false);
-    assert_eq!(tags(&sweep), ["stale"]);
-    assert_eq!(sweep.manifests(), digests(&["j"]));
+fn the_documented_yaml_shape_deserializes_with_the_callers_durations() {
+    /// Stands in for the server's duration type: whole hours, `168h`.
+    #[derive(Debug)]
+    struct Hours(u64);
+    impl<'de> serde::Deserialize<'de> for Hours {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hours, D::Error> {
+            let s = String::deserialize(d)?;
+            let h = s.strip_suffix('h').and_then(|h| h.parse().ok());
+            h.map(Hours)
+                .ok_or_else(|| serde::de::Error::custom("not hours"))
+        }
+    }
+    let yaml = r#"
+- repositories: ["ci/**", "tmp/*"]
+  deleteuntagged: 168h
+  keeptags:
+    - patterns: ["v*", "latest"]
+    - mostrecentlypushed: 20
+    - patterns: ["rc-*"]
+      mostrecentlypushed: 5
+    - pushedwithin: 720h
+- repositories: ["prod/*"]
+"#;
+    let configs: Vec<PolicyConfig<Hours>> = serde_yaml_ng::from_str(yaml).unwrap();
+    let all = RetentionPolicies::new(&configs, |h| h.0 * HOUR).unwrap();
+    let ci = all.for_repository("ci/app").unwrap();
+    assert_eq!(ci.index(), 0);
+    assert!(all
+        .for_repository("prod/app")
+        .unwrap()
+        .protects_everything());
+
+    // 25 rc tags a day apart (newest rc-24) and two old untagged images.
+    let repo = (0..25).fold(Repo::default().image("i", 200 * DAY, &[]), |r, n| {
+        r.tag(&format!("rc-{n}"), "i", 100 * DAY - n * DAY)
+    });
+    let repo = repo
+        .tag("v1", "i", 300 * DAY)
+        .image("week-old", 6 * DAY, &[])
+        .image("older", 8 * DAY, &[]);
+    let sweep = repo.plan(Some(ci), HOUR, false);
+    // Twenty most recent: rc-5..rc-24 (the 5 most recent rc are among them).
+    let expected: Vec<String> = ["rc-0", "rc-1", "rc-2", "rc-3", "rc-4"]
+        .map(String::from)
+        .into();
+    assert_eq!(sweep.tags(), expected);
+    assert_eq!(sweep.manifests(), digests(&["older"]));
 }
 
 #[test]
 fn a_hundred_thousand_manifests_plan_quickly() {
-    let mut repo = Repo::default();
+    // Digests by number, not by hashing: the plan is what is timed here.
+    let n = |kind: u8, i: u64| -> Digest { format!("sha256:{kind:02x}{i:062x}").parse().unwrap() };
+    let mut s = RepoSnapshot::default();
     for i in 0..100_000u64 {
-        let name = format!("m{i}");
-        let blobs = [format!("c{i}"), format!("l{}", i % 5_000)];
-        let blobs: Vec<&str> = blobs.iter().map(String::as_str).collect();
-        repo = repo.image(&name, 10 * DAY + i, &blobs);
+        let pushed = NOW - 10 * DAY - i;
+        let blobs = vec![n(1, i), n(2, i % 5_000)];
+        for b in &blobs {
+            s.layers.insert(b.clone(), pushed);
+        }
+        let refs = ManifestRefs {
+            blobs,
+            ..ManifestRefs::default()
+        };
+        let info = ManifestInfo {
+            pushed,
+            refs: Some(refs),
+        };
+        s.manifests.insert(n(0, i), info);
         if i % 2 == 0 {
-            repo = repo.tag(&format!("t{i}"), &name, 10 * DAY + i);
+            let tag = TagInfo {
+                digest: n(0, i),
+                pushed,
+            };
+            s.tags.insert(format!("t{i}"), tag);
         }
     }
     let p = policy(r#""deleteuntagged":0,"keeptags":[{"mostrecentlypushed":1000}]"#);
-    let sweep = repo.plan(Some(&p), HOUR, false);
+    let started = std::time::Instant::now();
+    let sweep = Repo(s).plan(Some(&p), HOUR, false);
+    let took = started.elapsed();
+    // The 1000 most recent tags are t0, t2, .. t1998: 1000 images, each
+    // with its config and one of 5000 shared layers (all reached by them).
     assert_eq!(sweep.tags().len(), 49_000);
     assert_eq!(sweep.manifests().len(), 99_000);
+    assert_eq!(sweep.layer_links().len(), 99_000 + 4_000);
+    assert_eq!(sweep.live_blobs().len(), 1_000 + 1_000 + 1_000);
+    // Generous for a debug build on a loaded machine; a release build
+    // takes a fraction of a second.
+    assert!(took.as_secs() < 20, "{took:?}");
 }
