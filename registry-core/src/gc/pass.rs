@@ -76,7 +76,7 @@ pub struct BlobSweep {
 
 impl BlobSweep {
     /// Whether the data of `digest`, last written at `written` (unix
-    /// seconds), may be deleted: no repository needs it and it is older
+    /// time units), may be deleted: no repository needs it and it is older
     /// than the grace period (an upload just committed has no link yet).
     ///
     /// The walk cannot see a link made after it (a mount or re-push of an

@@ -13,7 +13,7 @@ use super::retention::{within, Policy};
 pub struct TagInfo {
     /// The manifest it points to.
     pub digest: Digest,
-    /// When it was last pushed (its link's time), unix seconds.
+    /// When it was last pushed (its link's time), in the pass's time unit.
     pub pushed: u64,
 }
 
@@ -46,7 +46,7 @@ impl From<&Manifest> for ManifestRefs {
 /// A manifest revision as the storage walk found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestInfo {
-    /// When it was pushed (its revision link's time), unix seconds.
+    /// When it was pushed (its revision link's time), in the pass's time unit.
     pub pushed: u64,
     /// What it references; `None` when it could not be read or parsed,
     /// which blocks every sweep (see [`RepoPlan::Blocked`]).
@@ -67,9 +67,10 @@ pub struct RepoSnapshot {
 /// The settings of one pass, the same for every repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassParams {
-    /// The pass's clock, unix seconds; read once by the caller.
+    /// The pass's clock, since the epoch, in the unit of every time here (the
+    /// storage walk uses milliseconds); read once by the caller.
     pub now: u64,
-    /// Grace period, seconds: nothing pushed or linked within it is deleted.
+    /// Grace period, in the same unit: nothing pushed or linked within it is deleted.
     pub delay: u64,
     /// `--delete-untagged`: untagged manifests go whatever their age
     /// (still never within `delay`, never under a protecting policy).

@@ -15,7 +15,7 @@
 //!
 //! [`PolicyConfig`] is that shape as written; it is generic over the
 //! duration type so the server deserializes `168h` with its own duration
-//! parser and hands the seconds to [`RetentionPolicies::new`], which
+//! parser and hands them, in the pass's time unit, to [`RetentionPolicies::new`], which
 //! validates everything and names the offending policy and field.
 
 use std::cmp::Reverse;
@@ -112,23 +112,23 @@ pub struct RetentionPolicies {
     policies: Vec<Policy>,
 }
 
-/// Whether something pushed at `pushed` is at most `window` seconds old at
+/// Whether something pushed at `pushed` is at most `window` time units old at
 /// `now`. A push time in the future (clock skew) counts as within.
 pub(crate) fn within(pushed: u64, now: u64, window: u64) -> bool {
     now.saturating_sub(pushed) <= window
 }
 
 impl RetentionPolicies {
-    /// Validates the configured policies; `seconds` reads a duration as
-    /// whole seconds (the server's already-parsed durations).
+    /// Validates the configured policies; `units` reads a duration in the
+    /// pass's time unit (the server gives milliseconds, the unit of its walk).
     pub fn new<D>(
         configs: &[PolicyConfig<D>],
-        seconds: impl Fn(&D) -> u64,
+        units: impl Fn(&D) -> u64,
     ) -> Result<RetentionPolicies, PolicyError> {
         let policies = configs
             .iter()
             .enumerate()
-            .map(|(index, config)| Policy::new(index, config, &seconds))
+            .map(|(index, config)| Policy::new(index, config, &units))
             .collect::<Result<_, _>>()?;
         Ok(RetentionPolicies { policies })
     }
@@ -185,7 +185,7 @@ impl KeepRule {
         policy: usize,
         field: &str,
         config: &KeepTagsConfig<D>,
-        seconds: &impl Fn(&D) -> u64,
+        units: &impl Fn(&D) -> u64,
     ) -> Result<KeepRule, PolicyError> {
         let error = |suffix: &str, kind| PolicyError {
             policy,
@@ -213,7 +213,7 @@ impl KeepRule {
         Ok(KeepRule {
             patterns,
             most_recent,
-            pushed_within: config.pushedwithin.as_ref().map(seconds),
+            pushed_within: config.pushedwithin.as_ref().map(units),
         })
     }
 
@@ -243,7 +243,7 @@ impl Policy {
     fn new<D>(
         index: usize,
         config: &PolicyConfig<D>,
-        seconds: &impl Fn(&D) -> u64,
+        units: &impl Fn(&D) -> u64,
     ) -> Result<Policy, PolicyError> {
         let repositories = globs(index, "repositories", &config.repositories, RepoGlob::parse)?;
         let keep_tags = match &config.keeptags {
@@ -259,14 +259,14 @@ impl Policy {
                 rules
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| KeepRule::new(index, &format!("keeptags[{i}]"), r, seconds))
+                    .map(|(i, r)| KeepRule::new(index, &format!("keeptags[{i}]"), r, units))
                     .collect::<Result<_, _>>()?,
             ),
         };
         Ok(Policy {
             index,
             repositories,
-            delete_untagged: config.deleteuntagged.as_ref().map(seconds),
+            delete_untagged: config.deleteuntagged.as_ref().map(units),
             keep_tags,
         })
     }
@@ -283,7 +283,7 @@ impl Policy {
         self.keep_tags.is_none() && self.delete_untagged.is_none()
     }
 
-    /// Age (seconds) past which an untagged manifest may go, if any.
+    /// Age (in the pass's time unit) past which an untagged manifest may go, if any.
     pub(crate) fn delete_untagged(&self) -> Option<u64> {
         self.delete_untagged
     }
