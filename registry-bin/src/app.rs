@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth_file::HtpasswdFile;
 use crate::config::Settings;
 use crate::maintenance;
+use crate::notify::{source_addr, Notifier, SourceRecord};
 use crate::preflight::{check_readable, check_storage_root};
 use crate::server::{serve, serve_metrics, ServeOptions};
 use crate::tls::ReloadingCert;
@@ -54,6 +55,13 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
         report.push(format!(
             "TLS certificate {} and key load",
             tls.certificate.display()
+        ));
+    }
+    for endpoint in &settings.notifications.endpoints {
+        report.push(format!(
+            "notification endpoint {} posts to {}",
+            endpoint.name,
+            without_password(&endpoint.url)
         ));
     }
     settings.check_exposure()?;
@@ -128,10 +136,19 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         );
     }
 
+    let listener = TcpListener::bind(settings.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+
     let store = Store::new(Arc::new(backend))
         .with_cache(CacheConfig::default())
         .with_gc_delay(settings.gc.delay);
-    let registry = Registry::builder(store)
+    let mut builder = Registry::builder(store);
+    if !settings.notifications.endpoints.is_empty() {
+        builder = builder.events(notifier(&settings, local.port())?);
+    }
+    let registry = builder
         .authenticator(authenticator)
         .authorizer(authorizer)
         .delete_enabled(settings.delete_enabled)
@@ -163,10 +180,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         None => {}
     }
 
-    let listener = TcpListener::bind(settings.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -189,7 +202,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         None => None,
     };
     // Logged last: tests and scripts wait for this line.
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if settings.tls.is_some() {
         "https"
     } else {
@@ -216,6 +228,28 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     tracing::info!("registry stopped");
     Ok(())
+}
+
+/// The notification sink: one queue and sending task per endpoint, and
+/// the `source` of its events (this host and port, and an id of this start).
+fn notifier(settings: &Settings, port: u16) -> Result<Arc<Notifier>, String> {
+    let source = SourceRecord {
+        addr: source_addr(port),
+        instance_id: uuid::Uuid::new_v4().to_string(),
+    };
+    for endpoint in &settings.notifications.endpoints {
+        tracing::info!(endpoint = %endpoint.name, url = %without_password(&endpoint.url), queue = endpoint.queue_size, "notifications on");
+    }
+    Notifier::start(settings.notifications.clone(), source)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// An endpoint URL fit for logs: a password in it is left out.
+fn without_password(url: &reqwest::Url) -> reqwest::Url {
+    let mut url = url.clone();
+    let _ = url.set_password(None);
+    url
 }
 
 /// Removes abandoned uploads (with their data) every `interval`.

@@ -30,6 +30,7 @@
 //! - [`watch`]: noticing that a file changed.
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`maintenance`]: garbage collection on a schedule and from the command line.
+//! - [`notify`]: events POSTed to webhooks, as CNCF Distribution sends them.
 //! - [`idle`]: closing connections that neither read nor write.
 //! - [`throttle`]: failed-login limits per address and per user.
 //! - [`handlers`]: one module per group of endpoints.
@@ -57,6 +58,7 @@ pub mod http_error;
 pub mod idle;
 pub mod maintenance;
 pub mod metrics;
+pub mod notify;
 pub mod preflight;
 pub mod registry;
 pub mod reply;

@@ -20,6 +20,7 @@ use crate::config::UrlMode;
 use crate::dispatch::run;
 use crate::http_error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::notify::{EventSink, Happened};
 use crate::reply::{Body, Reply};
 use crate::sessions::SessionTable;
 use crate::throttle::Throttle;
@@ -50,6 +51,23 @@ pub struct Shared {
     pub upload_slots: Semaphore,
     /// Longest pause inside a request body.
     pub body_timeout: Duration,
+    /// Where events about pushes, pulls and deletes go; `None`: nowhere,
+    /// and handlers do not build them.
+    pub events: Option<Arc<dyn EventSink>>,
+}
+
+impl Shared {
+    /// Whether a sink takes events.
+    pub fn notifying(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Whether manifest events list their references.
+    pub fn references_wanted(&self) -> bool {
+        self.events
+            .as_ref()
+            .is_some_and(|sink| sink.include_references())
+    }
 }
 
 /// The client's address, put in request extensions by [`serve`](crate::serve)
@@ -82,6 +100,7 @@ pub struct RegistryBuilder {
     throttle: Throttle,
     upload_slots: usize,
     body_timeout: Duration,
+    events: Option<Arc<dyn EventSink>>,
 }
 
 impl RegistryBuilder {
@@ -136,6 +155,13 @@ impl RegistryBuilder {
         self
     }
 
+    /// Sends events about pushes, pulls, mounts and deletes to `sink`
+    /// (default: none, at no cost).
+    pub fn events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
     /// The finished registry.
     pub fn build(self) -> Registry {
         Registry {
@@ -151,6 +177,7 @@ impl RegistryBuilder {
                 throttle: self.throttle,
                 upload_slots: Semaphore::new(self.upload_slots),
                 body_timeout: self.body_timeout,
+                events: self.events,
             }),
         }
     }
@@ -169,6 +196,7 @@ impl Registry {
             throttle: Throttle::new(10, Duration::from_secs(60)),
             upload_slots: 64,
             body_timeout: Duration::from_secs(60),
+            events: None,
         }
     }
 
@@ -204,7 +232,11 @@ impl Registry {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(self.shared.sessions.len())
+        let mut text = self.shared.metrics.render(self.shared.sessions.len());
+        if let Some(sink) = &self.shared.events {
+            sink.render_metrics(&mut text);
+        }
+        text
     }
 
     /// `GET /healthz` and `GET /readyz`, which answer without credentials
@@ -259,7 +291,15 @@ impl Registry {
         if let Err(ApiError::Internal(_)) = &outcome.result {
             self.shared.metrics.storage_error();
         }
-        let reply = outcome.result.unwrap_or_else(ApiError::into_reply);
+        let mut reply = outcome.result.unwrap_or_else(ApiError::into_reply);
+        if let Some(sink) = &self.shared.events {
+            self.notify(
+                sink.as_ref(),
+                reply.take_events(),
+                &parts,
+                outcome.user.clone(),
+            );
+        }
         let reply = absolute_location(reply, &self.shared.urls, &parts);
         // No HEAD reply has a body, errors included: hyper drops it over
         // HTTP/1.1 but sends it over HTTP/2, where clients reset the stream.
@@ -295,31 +335,61 @@ impl Registry {
     }
 }
 
-/// Rewrites a path-only `Location` into an absolute URL when configured.
-/// From the request: `X-Forwarded-*` first, then what the client reached,
+impl Registry {
+    /// Hands the events of a successful request to `sink`; never waits.
+    fn notify(
+        &self,
+        sink: &dyn EventSink,
+        happened: Vec<Happened>,
+        parts: &http::request::Parts,
+        user: Option<String>,
+    ) {
+        if happened.is_empty() {
+            return;
+        }
+        // Always absolute, as Distribution writes `url`, whatever `Location` does.
+        let base_url = match &self.shared.urls {
+            UrlMode::Fixed(base) => Some(base.clone()),
+            UrlMode::Relative | UrlMode::FromRequest => request_base(parts),
+        };
+        let origin = crate::notify::origin::origin(parts, base_url, user);
+        let now = std::time::SystemTime::now();
+        for what in happened {
+            for event in what.into_events(&origin, now) {
+                sink.send(event);
+            }
+        }
+    }
+}
+
+/// `scheme://host` the client reached: `X-Forwarded-*` first, then
 /// `https` over TLS and the `Host` (HTTP/1.1) or `:authority` (HTTP/2).
+fn request_base(parts: &http::request::Parts) -> Option<String> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_owned();
+    let own_scheme = if parts.extensions.get::<OverTls>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let proto = header("x-forwarded-proto").map_or_else(|| own_scheme.to_owned(), first);
+    let host = header("x-forwarded-host")
+        .map(first)
+        .or_else(|| header("host").map(str::to_owned))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))?;
+    Some(format!("{proto}://{host}"))
+}
+
+/// Rewrites a path-only `Location` into an absolute URL when configured,
+/// on `http.host` or on [`request_base`].
 fn absolute_location(reply: Reply, urls: &UrlMode, parts: &http::request::Parts) -> Reply {
     let base = match urls {
         UrlMode::Relative => return reply,
         UrlMode::Fixed(base) => base.clone(),
-        UrlMode::FromRequest => {
-            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-            let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_owned();
-            let own_scheme = if parts.extensions.get::<OverTls>().is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            let proto = header("x-forwarded-proto").map_or_else(|| own_scheme.to_owned(), first);
-            let Some(host) = header("x-forwarded-host")
-                .map(first)
-                .or_else(|| header("host").map(str::to_owned))
-                .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-            else {
-                return reply;
-            };
-            format!("{proto}://{host}")
-        }
+        UrlMode::FromRequest => match request_base(parts) {
+            Some(base) => base,
+            None => return reply,
+        },
     };
     match reply.location() {
         Some(path) if path.starts_with('/') => {

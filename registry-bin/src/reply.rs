@@ -8,6 +8,8 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full, StreamBod
 use hyper::body::Frame;
 use registry_storage::ByteStream;
 
+use crate::notify::Happened;
+
 /// The response body: empty, a small buffer, or a blob streamed from storage.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -110,4 +112,29 @@ impl Reply {
     pub fn status(&self) -> StatusCode {
         self.response.status()
     }
+
+    /// Records what the request did, for notifications; kept out of the
+    /// response (see [`Reply::take_events`]).
+    pub fn event(mut self, happened: Happened) -> Reply {
+        let extensions = self.response.extensions_mut();
+        match extensions.get_mut::<Events>() {
+            Some(Events(list)) => list.push(happened),
+            None => {
+                extensions.insert(Events(vec![happened]));
+            }
+        }
+        self
+    }
+
+    /// What [`Reply::event`] recorded, removed from the reply.
+    pub fn take_events(&mut self) -> Vec<Happened> {
+        self.response
+            .extensions_mut()
+            .remove::<Events>()
+            .map_or_else(Vec::new, |Events(list)| list)
+    }
 }
+
+/// The events of a reply, carried in its extensions until the request path takes them.
+#[derive(Debug, Clone)]
+struct Events(Vec<Happened>);

@@ -38,6 +38,7 @@ pub const KEYS: &[&str] = &[
     "http.timeouts.body",
     "http.timeouts.idle",
     "http.limits.uploads",
+    "notifications.events.includereferences",
 ];
 
 const ENV_PREFIX: &str = "REGISTRY_";

@@ -28,15 +28,21 @@
 //!     prometheus:
 //!       enabled: true
 //!       path: /metrics
+//! notifications:                         # see notifications.rs
+//!   endpoints:
+//!     - name: ci
+//!       url: https://ci.example.com/events
 //! ```
 //!
 //! Unknown keys and wrong types are errors that name the key and the line.
 
 mod compat;
 mod load;
+mod notifications;
 mod settings;
 
 pub use load::{load, parse_str, ConfigError, KEYS};
+pub use notifications::{EndpointConfig, EventsConfig, IgnoreConfig, NotificationsConfig};
 pub use settings::{GcSettings, Limits, LogFormat, Settings, UrlMode};
 
 use std::collections::BTreeMap;
@@ -81,6 +87,8 @@ pub struct Config {
     pub validation: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub policy: Foreign,
+    /// Webhooks for pushes, pulls and deletes (`notifications.rs`).
+    pub notifications: NotificationsConfig,
 }
 
 /// `log.*`

@@ -12,6 +12,7 @@ use registry_auth::{AccessRules, Action, Pattern, Rule};
 use registry_core::gc::RetentionPolicies;
 
 use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig};
+use crate::notify::NotifySettings;
 
 /// Slow-client limits and resource caps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +85,8 @@ pub struct Settings {
     pub upload_purging: Option<(Duration, Duration)>,
     /// Timeouts and caps.
     pub limits: Limits,
+    /// Notification endpoints.
+    pub notifications: NotifySettings,
 }
 
 /// `storage.gc`, checked.
@@ -339,6 +342,7 @@ impl Settings {
             });
         }
         Ok(Settings {
+            notifications: super::notifications::notify_settings(&c.notifications)?,
             access: access_rules(c)?,
             upload_purging,
             limits,

@@ -4,8 +4,9 @@ use http::{HeaderMap, StatusCode};
 use registry_core::range::{ByteRange, Unsatisfiable};
 use registry_core::{Digest, ErrorCode, RegistryError, RepoName};
 
-use crate::handlers::header;
+use crate::handlers::{header, noted};
 use crate::http_error::{ApiError, ApiResult};
+use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 
@@ -63,7 +64,12 @@ pub async fn get(
         let end = start + len - 1;
         reply = reply.header("content-range", &format!("bytes {start}-{end}/{size}"));
     }
-    Ok(reply)
+    // Distribution reports HEAD and ranges as pulls of the whole blob.
+    Ok(noted(shared, reply, || Happened::BlobPulled {
+        repository: name.clone(),
+        digest: digest.clone(),
+        size,
+    }))
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`: removes the blob from the repository.
@@ -73,7 +79,11 @@ pub async fn delete(shared: &Shared, name: &RepoName, digest: &Digest) -> ApiRes
         return Err(ErrorCode::Unsupported.into());
     }
     if shared.store.unlink_blob(name, digest).await? {
-        Ok(Reply::empty(StatusCode::ACCEPTED))
+        let reply = Reply::empty(StatusCode::ACCEPTED);
+        Ok(noted(shared, reply, || Happened::BlobDeleted {
+            repository: name.clone(),
+            digest: digest.clone(),
+        }))
     } else {
         Err(ErrorCode::BlobUnknown.into())
     }

@@ -10,8 +10,10 @@ use registry_core::route::manifest_url;
 use registry_core::{Algorithm, Digest, ErrorCode, Reference, RegistryError, RepoName, Tag};
 
 use crate::body::{read_limited, RequestBody};
-use crate::handlers::{content_length, header};
+use crate::handlers::{content_length, header, noted};
 use crate::http_error::{ApiError, ApiResult};
+use crate::notify::event::references;
+use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 
@@ -40,9 +42,27 @@ pub async fn get(shared: &Shared, name: &RepoName, reference: &Reference, head: 
         .get_manifest(name, &digest)
         .await?
         .ok_or(ErrorCode::ManifestUnknown)?;
+    let bytes = stored.bytes.clone();
     let reply = Reply::bytes(StatusCode::OK, &stored.media_type, stored.bytes)
         .header("docker-content-digest", &digest.to_string())
         .header("etag", &format!("\"{digest}\""));
+    // Distribution reports HEAD as a pull too.
+    let reply = noted(shared, reply, || Happened::ManifestPulled {
+        repository: name.clone(),
+        digest: digest.clone(),
+        size: bytes.len() as u64,
+        tag: match reference {
+            Reference::Tag(t) => Some(t.clone()),
+            Reference::Digest(_) => None,
+        },
+        references: match shared.references_wanted() {
+            true => manifest::validate(Some(&stored.media_type), &bytes)
+                .map(|m| references(&m))
+                .unwrap_or_default(),
+            false => Vec::new(),
+        },
+        media_type: stored.media_type,
+    });
     Ok(if head { reply.without_body() } else { reply })
 }
 
@@ -87,6 +107,7 @@ pub async fn put(
     // garbage collection pass that found them untagged cannot delete them under it.
     let children: Vec<Digest> = parsed.manifests.iter().map(|m| m.digest.clone()).collect();
     shared.store.claim_manifests(name, &children).await?;
+    let size = bytes.len() as u64;
     store(shared, name, &digest, &parsed, bytes).await?;
 
     let mut reply = Reply::empty(StatusCode::CREATED)
@@ -99,7 +120,7 @@ pub async fn put(
         Reference::Tag(t) => std::iter::once(t).chain(extra_tags).collect::<Vec<_>>(),
         Reference::Digest(_) => extra_tags.iter().collect(),
     };
-    for tag in tags {
+    for tag in &tags {
         shared.store.put_tag(name, tag, &digest).await?;
         if extra_tags.contains(tag) {
             reply = reply.append_header("oci-tag", tag.as_str());
@@ -108,7 +129,17 @@ pub async fn put(
     if let Some(subject) = &parsed.subject {
         reply = reply.header("oci-subject", &subject.digest.to_string());
     }
-    Ok(reply)
+    Ok(noted(shared, reply, || Happened::ManifestPushed {
+        repository: name.clone(),
+        digest,
+        media_type: parsed.media_type.to_owned(),
+        size,
+        tags: tags.into_iter().cloned().collect(),
+        references: match shared.references_wanted() {
+            true => references(&parsed),
+            false => Vec::new(),
+        },
+    }))
 }
 
 /// Blob lookups of one manifest that run at once.
@@ -173,8 +204,14 @@ pub async fn delete(shared: &Shared, name: &RepoName, reference: &Reference) -> 
     if !shared.delete_enabled {
         return Err(ErrorCode::Unsupported.into());
     }
-    let deleted = match reference {
-        Reference::Tag(tag) => shared.store.delete_tag(name, tag).await?,
+    let (deleted, happened) = match reference {
+        Reference::Tag(tag) => (
+            shared.store.delete_tag(name, tag).await?,
+            Happened::TagDeleted {
+                repository: name.clone(),
+                tag: tag.clone(),
+            },
+        ),
         Reference::Digest(digest) => {
             let subject = match shared.store.get_manifest(name, digest).await? {
                 Some(stored) => manifest::validate(Some(&stored.media_type), &stored.bytes)
@@ -183,15 +220,42 @@ pub async fn delete(shared: &Shared, name: &RepoName, reference: &Reference) -> 
                     .map(|s| s.digest),
                 None => return Err(ErrorCode::ManifestUnknown.into()),
             };
-            shared
+            // The tags the delete removes, for their events (read only when notifying).
+            let tags = match shared.notifying() {
+                true => tags_of(shared, name, digest).await?,
+                false => Vec::new(),
+            };
+            let deleted = shared
                 .store
                 .delete_manifest(name, digest, subject.as_ref())
-                .await?
+                .await?;
+            let happened = Happened::ManifestDeleted {
+                repository: name.clone(),
+                digest: digest.clone(),
+                tags,
+            };
+            (deleted, happened)
         }
     };
     if deleted {
-        Ok(Reply::empty(StatusCode::ACCEPTED))
+        Ok(noted(shared, Reply::empty(StatusCode::ACCEPTED), || {
+            happened
+        }))
     } else {
         Err(ErrorCode::ManifestUnknown.into())
     }
+}
+
+/// The tags of `name` that point at `digest`.
+async fn tags_of(shared: &Shared, name: &RepoName, digest: &Digest) -> Result<Vec<Tag>, ApiError> {
+    let mut tags = Vec::new();
+    for tag in shared.store.list_tags(name).await?.unwrap_or_default() {
+        let Ok(tag) = tag.parse::<Tag>() else {
+            continue;
+        };
+        if shared.store.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
 }

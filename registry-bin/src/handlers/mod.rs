@@ -13,6 +13,20 @@ pub mod uploads;
 
 use http::HeaderMap;
 
+use crate::notify::Happened;
+use crate::registry::Shared;
+use crate::reply::Reply;
+
+/// Attaches the event `what` describes, built only when the registry has
+/// an event sink.
+pub(crate) fn noted(shared: &Shared, reply: Reply, what: impl FnOnce() -> Happened) -> Reply {
+    if shared.notifying() {
+        reply.event(what())
+    } else {
+        reply
+    }
+}
+
 /// A header as text, if present and valid.
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -9,8 +9,9 @@ use registry_core::{Algorithm, Digest, ErrorCode, RegistryError, RepoName, Uploa
 
 use crate::access::may_pull;
 use crate::body::{stream_into, RequestBody, StreamError};
-use crate::handlers::{content_length, header};
+use crate::handlers::{content_length, header, noted};
 use crate::http_error::{is_storage_full, ApiError, ApiResult};
+use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 use crate::sessions::{resync, SessionSlot};
@@ -82,33 +83,45 @@ async fn mount(
     from: Option<&RepoName>,
 ) -> Result<Option<Reply>, ApiError> {
     let store = &shared.store;
-    if store.repo_blob_size(name, digest).await?.is_some() {
-        return Ok(Some(created(name, digest)));
+    let mounted = |size, from: Option<&RepoName>| {
+        noted(shared, created(name, digest), || Happened::BlobMounted {
+            repository: name.clone(),
+            digest: digest.clone(),
+            size,
+            from: from.cloned(),
+        })
+    };
+    if let Some(size) = store.repo_blob_size(name, digest).await? {
+        return Ok(Some(mounted(size, from)));
     }
     let source = match from {
         // Pull permission on `from` was checked with the route.
-        Some(from) => store.repo_blob_size(from, digest).await?.is_some(),
+        Some(from) => store
+            .repo_blob_size(from, digest)
+            .await?
+            .map(|size| (size, from.clone())),
         None => {
-            let mut found = false;
+            let mut found = None;
             for repo in store.list_repositories().await? {
                 let Ok(repo) = repo.parse::<RepoName>() else {
                     continue;
                 };
-                if may_pull(shared.authorizer.as_ref(), identity, &repo)
-                    && store.repo_blob_size(&repo, digest).await?.is_some()
-                {
-                    found = true;
+                if !may_pull(shared.authorizer.as_ref(), identity, &repo) {
+                    continue;
+                }
+                if let Some(size) = store.repo_blob_size(&repo, digest).await? {
+                    found = Some((size, repo));
                     break;
                 }
             }
             found
         }
     };
-    if !source {
+    let Some((size, source)) = source else {
         return Ok(None);
-    }
+    };
     store.link_blob(name, digest).await?;
-    Ok(Some(created(name, digest)))
+    Ok(Some(mounted(size, Some(&source))))
 }
 
 /// `POST ...?digest=<digest>` with the whole blob as the body.
@@ -238,6 +251,7 @@ async fn complete(
     digest: &Digest,
 ) -> ApiResult {
     let session = slot.take().ok_or(ErrorCode::BlobUploadUnknown)?;
+    let size = session.offset();
     let verified = session.finish(digest)?;
     shared.store.commit_upload(name, id, &verified).await?;
     if let Some(started) = id.minted_unix_secs() {
@@ -246,7 +260,12 @@ async fn complete(
             .metrics
             .upload_completed(std::time::Duration::from_secs(took));
     }
-    Ok(created(name, &verified))
+    let reply = created(name, &verified);
+    Ok(noted(shared, reply, || Happened::BlobPushed {
+        repository: name.clone(),
+        digest: verified,
+        size,
+    }))
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk, with or without
