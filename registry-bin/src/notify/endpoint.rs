@@ -84,7 +84,6 @@ impl Endpoint {
     pub fn start(settings: EndpointSettings) -> Result<Endpoint, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
-            .default_headers(settings.headers.clone())
             .user_agent(concat!("registry/", env!("CARGO_PKG_VERSION")))
             // A redirect is an answer (Distribution accepts any 3xx); POSTs are not replayed.
             .redirect(reqwest::redirect::Policy::none())
@@ -183,6 +182,8 @@ async fn deliver(
             }
             let outcome = client
                 .post(settings.url.clone())
+                // Per request, not as the client's default headers, which keep one value per name.
+                .headers(settings.headers.clone())
                 .header(http::header::CONTENT_TYPE, EVENTS_MEDIA_TYPE)
                 .body(body.clone())
                 .send()
