@@ -16,6 +16,7 @@
 //! | `oras`       | oras-py (`oras_flow.py`)       | pip          |
 //! | `oci_client` | the `oci-client` crate         | cargo        |
 //! | `concurrent` | several of them at once        |              |
+//! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,6 +29,7 @@ mod test_ca;
 mod buildah;
 mod concurrent;
 mod containerd;
+mod notifications;
 mod oci_client;
 mod oras;
 mod podman;

@@ -29,11 +29,35 @@ impl Raw {
 /// `GET <path>` with credentials and the OCI and Docker manifest types
 /// accepted. Blocking, on a thread of its own, so async tests may call it.
 pub fn get(endpoint: &Endpoint, path: &str) -> Raw {
-    let url = format!("{}{path}", endpoint.base_url());
-    std::thread::scope(|scope| scope.spawn(|| fetch(endpoint, &url)).join().unwrap())
+    request(endpoint, "GET", path, &[], Vec::new())
 }
 
-fn fetch(endpoint: &Endpoint, url: &str) -> Raw {
+/// `<method> <path>` with credentials, the manifest types accepted, more
+/// `headers` and `body`; as [`get`] does it.
+pub fn request(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Raw {
+    let url = format!("{}{path}", endpoint.base_url());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| fetch(endpoint, method, &url, headers, body))
+            .join()
+            .unwrap()
+    })
+}
+
+fn fetch(
+    endpoint: &Endpoint,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Raw {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -43,8 +67,12 @@ fn fetch(endpoint: &Endpoint, url: &str) -> Raw {
             None => reqwest::Client::new(),
             Some(ca) => crate::test_ca::https_client(&std::fs::read(ca).unwrap(), false),
         };
-        let res = client
-            .get(url)
+        let mut req = client.request(method.clone(), url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req
+            .body(body)
             .basic_auth(USER, Some(PASS))
             .header(
                 "accept",
@@ -56,7 +84,7 @@ fn fetch(endpoint: &Endpoint, url: &str) -> Raw {
             )
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         Raw {
             status: res.status().as_u16(),
             headers: res.headers().clone(),
