@@ -246,6 +246,32 @@ fn skopeo_push_pull_and_a_delete_notify_as_distribution_does() {
     );
     assert_eq!(blob_targets(&pulled[1..], "pull", "GET"), blobs);
 
+    // A cross-repository mount, then a blob delete.
+    let layer = &image.layers[0];
+    let other = "nt/other";
+    let path = format!(
+        "/v2/{other}/blobs/uploads/?mount={}&from={repo}",
+        layer.digest
+    );
+    assert_eq!(raw::request(ep, "POST", &path, &[], Vec::new()).status, 201);
+    let path = format!("/v2/{other}/blobs/{}", layer.digest);
+    assert_eq!(
+        raw::request(ep, "DELETE", &path, &[], Vec::new()).status,
+        202
+    );
+    let events = rx.wait_accepted("/all", 12, Duration::from_secs(10));
+    let (mount, unlinked) = (&events[10], &events[11]);
+    assert_eq!(mount["action"], "mount");
+    assert_eq!(mount["request"]["method"], "POST");
+    let mut target = blob_target(&registry, other, &layer.digest, layer.data.len());
+    target["fromRepository"] = json!(repo);
+    assert_eq!(mount["target"], target);
+    assert_eq!(unlinked["action"], "delete");
+    assert_eq!(
+        unlinked["target"],
+        json!({"digest": layer.digest, "repository": other})
+    );
+
     // Delete by digest: the manifest, then the tag that went with it.
     let digest = &image.manifest.digest;
     let res = raw::request(
@@ -256,8 +282,8 @@ fn skopeo_push_pull_and_a_delete_notify_as_distribution_does() {
         Vec::new(),
     );
     assert_eq!(res.status, 202);
-    let events = rx.wait_accepted("/all", 12, Duration::from_secs(10));
-    let deleted = &events[10..];
+    let events = rx.wait_accepted("/all", 14, Duration::from_secs(10));
+    let deleted = &events[12..];
     for e in deleted {
         assert_eq!(e["action"], "delete");
         assert_eq!(e["request"]["method"], "DELETE");
@@ -283,7 +309,7 @@ fn skopeo_push_pull_and_a_delete_notify_as_distribution_does() {
         .into_iter()
         .filter(|r| r.path == "/all")
         .collect();
-    assert_eq!(posts.len(), 12);
+    assert_eq!(posts.len(), 14);
     for post in &posts {
         assert_eq!(post.events().len(), 1);
         assert_eq!(post.headers["content-type"], EVENTS_MEDIA_TYPE);
@@ -292,10 +318,11 @@ fn skopeo_push_pull_and_a_delete_notify_as_distribution_does() {
         assert_eq!(multi, ["a", "b"]);
     }
 
-    // Ignored media types and actions: the manifest push and the deletes only.
-    let kept = rx.wait_accepted("/no-pulls", 3, Duration::from_secs(10));
+    // Ignored media types and actions: the manifest push and the deletes
+    // (which carry no media type) only.
+    let kept = rx.wait_accepted("/no-pulls", 4, Duration::from_secs(10));
     let actions: Vec<&Value> = kept.iter().map(|e| &e["action"]).collect();
-    assert_eq!(actions, ["push", "delete", "delete"]);
+    assert_eq!(actions, ["push", "delete", "delete", "delete"]);
     assert_eq!(kept[0]["target"]["mediaType"], OCI_MANIFEST);
     assert!(
         rx.received().iter().all(|r| r.path != "/off"),
@@ -303,12 +330,42 @@ fn skopeo_push_pull_and_a_delete_notify_as_distribution_does() {
     );
     assert_eq!(
         metric(&registry, "registry_notifications_sent_total", "all"),
-        12
+        14
     );
     assert_eq!(
         metric(&registry, "registry_notifications_sent_total", "no-pulls"),
-        3
+        4
     );
+}
+
+#[test]
+fn invalid_endpoint_settings_stop_the_start_naming_the_key() {
+    let dir = workdir();
+    let config = dir.path().join("config.yml");
+    let cases = [
+        ("url: ftp://ci/hook", "notifications.endpoints[0].url"),
+        ("url: http://ci/\n      timeout: soon", "timeout"),
+        (
+            "url: http://ci/\n      ignore:\n        actions: [pul]",
+            "notifications.endpoints[0].ignore.actions",
+        ),
+        (
+            "url: http://ci/\n      headers:\n        \"a b\": [x]",
+            "notifications.endpoints[0].headers",
+        ),
+    ];
+    for (keys, named) in cases {
+        let text = format!("notifications:\n  endpoints:\n    - name: ci\n      {keys}\n");
+        std::fs::write(&config, &text).unwrap();
+        let out = crate::spawn::command()
+            .args(["config", "check"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(stderr.contains(named), "{text}: {stderr}");
+    }
 }
 
 #[test]
