@@ -195,12 +195,16 @@ async fn deliver(
                     None
                 }
                 Ok(response) => Some(format!("status {}", response.status())),
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(with_causes(&e)),
             };
+            let was_backing_off = breaker.wait().is_some();
             breaker.record(failure.is_none());
             match failure {
                 None => {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
+                    if was_backing_off {
+                        tracing::info!(endpoint = %settings.name, "notification endpoint accepts events again");
+                    }
                     break;
                 }
                 Some(reason) => {
@@ -215,6 +219,18 @@ async fn deliver(
         }
         stats.queued.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// An error with its causes (reqwest's own text names only the URL).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -87,13 +87,14 @@ impl Registry {
     /// Starts `registry serve` with basic auth for [`USER`]/[`PASS`], over
     /// plain HTTP or over HTTPS with a certificate from a fresh test CA.
     pub fn start(scheme: Scheme) -> Registry {
-        Registry::start_with(scheme, |_| Vec::new())
+        Registry::start_with(scheme, |_, _| ())
     }
 
-    /// [`Registry::start`] with more arguments from `extra`, which gets the
-    /// registry's own folder (e.g. for `--config <file>` written there; the
-    /// harness's flags take precedence over the file).
-    pub fn start_with(scheme: Scheme, extra: impl FnOnce(&Path) -> Vec<String>) -> Registry {
+    /// [`Registry::start`] with more arguments or environment from `extra`,
+    /// which gets the registry's own folder and its command (e.g. for
+    /// `--config <file>` written there; the harness's flags take precedence
+    /// over the file).
+    pub fn start_with(scheme: Scheme, extra: impl FnOnce(&Path, &mut Command)) -> Registry {
         need("htpasswd", "apache2-utils");
         let data = tempfile::tempdir().unwrap();
         let htpasswd = data.path().join("htpasswd");
@@ -109,8 +110,8 @@ impl Registry {
             .arg(&storage)
             .arg("--htpasswd")
             .arg(&htpasswd)
-            .args(extra(data.path()))
             .stderr(Stdio::inherit());
+        extra(data.path(), &mut cmd);
         let ca = match scheme {
             Scheme::Http => None,
             Scheme::Https => {

@@ -7,6 +7,7 @@
 mod receiver;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ use crate::harness::containers::Containers;
 use crate::harness::image::OCI_MANIFEST;
 use crate::harness::server::workdir;
 use crate::harness::{raw, run, sha256_digest, Image, Layout, Registry, Scheme, PASS, USER};
+use crate::test_ca::TestCa;
 use receiver::Receiver;
 
 const EVENTS_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
@@ -22,11 +24,20 @@ const BLOB_MEDIA_TYPE: &str = "application/octet-stream";
 
 /// The registry with `notifications:` set to `section` (indented by two).
 fn start(section: &str) -> Registry {
+    start_trusting(section, None)
+}
+
+/// [`start`], with `SSL_CERT_FILE` set to `roots` when given: the system
+/// root certificates of the registry process.
+fn start_trusting(section: &str, roots: Option<&Path>) -> Registry {
     let text = format!("notifications:\n{section}");
-    Registry::start_with(Scheme::Http, move |dir| {
+    Registry::start_with(Scheme::Http, move |dir, cmd| {
         let path = dir.join("config.yml");
         std::fs::write(&path, text).unwrap();
-        vec!["--config".into(), path.display().to_string()]
+        cmd.arg("--config").arg(path);
+        if let Some(roots) = roots {
+            cmd.env("SSL_CERT_FILE", roots).env_remove("SSL_CERT_DIR");
+        }
     })
 }
 
@@ -500,5 +511,38 @@ fn a_full_queue_drops_and_counts() {
     assert_eq!(
         metric(&registry, "registry_notifications_dropped_total", "small"),
         dropped
+    );
+}
+
+#[test]
+fn https_endpoints_are_verified_against_the_system_roots() {
+    let work = workdir();
+    let file = |name: &str| work.path().join(name);
+    let trusted = TestCa::new("notifications trusted CA");
+    trusted.issue(&file("trusted.crt"), &file("trusted.key"));
+    std::fs::write(file("roots.pem"), &trusted.pem).unwrap();
+    let other = TestCa::new("notifications unknown CA");
+    other.issue(&file("other.crt"), &file("other.key"));
+    let good = Receiver::start_tls(&file("trusted.crt"), &file("trusted.key"));
+    let bad = Receiver::start_tls(&file("other.crt"), &file("other.key"));
+    let retry = "      threshold: 1\n      backoff: 100ms\n";
+    let registry = start_trusting(
+        &format!(
+            "  endpoints:\n{}{}",
+            endpoint("good", &good.url("/hook"), retry),
+            endpoint("bad", &bad.url("/hook"), retry)
+        ),
+        Some(&file("roots.pem")),
+    );
+    let digest = push_blob(&registry, "nt/tls", b"over https");
+    let events = good.wait_accepted("/hook", 1, Duration::from_secs(10));
+    assert_eq!(events[0]["target"]["digest"], digest.as_str());
+    // The other CA is not among the roots: the handshake fails, nothing is posted.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(bad.received().is_empty());
+    assert!(metric(&registry, "registry_notifications_failures_total", "bad") >= 1);
+    assert_eq!(
+        metric(&registry, "registry_notifications_queue_length", "bad"),
+        1
     );
 }

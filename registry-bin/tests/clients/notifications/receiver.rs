@@ -1,8 +1,9 @@
-//! A webhook receiver for the notification tests: hyper on 127.0.0.1 that
-//! records every request (path, headers, JSON body, the status it answered)
-//! and answers the status it is told to.
+//! A webhook receiver for the notification tests: hyper on 127.0.0.1, over
+//! plain HTTP or HTTPS, that records every request (path, headers, JSON
+//! body, the status it answered) and answers the status it is told to.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use registry_bin::tls::ReloadingCert;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
 
 /// One POST as received.
 #[derive(Debug, Clone)]
@@ -38,6 +42,7 @@ struct State {
 /// A running receiver; its port closes on drop.
 pub struct Receiver {
     pub addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<State>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -50,6 +55,16 @@ impl Receiver {
 
     /// Listens on `port` (0: a free one), answering 200.
     pub fn start_on(port: u16) -> Receiver {
+        Receiver::listen(port, None)
+    }
+
+    /// Listens on a free port over HTTPS with the certificate and key in these PEM files.
+    pub fn start_tls(cert: &Path, key: &Path) -> Receiver {
+        let config = ReloadingCert::load(cert, key).unwrap().server_config();
+        Receiver::listen(0, Some(TlsAcceptor::from(config)))
+    }
+
+    fn listen(port: u16, tls: Option<TlsAcceptor>) -> Receiver {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -62,26 +77,34 @@ impl Receiver {
         let state = Arc::new(State::default());
         state.status.store(200, Ordering::Relaxed);
         let shared = Arc::clone(&state);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&shared);
-                let service = service_fn(move |req| record(Arc::clone(&state), req));
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
+                let (state, tls) = (Arc::clone(&shared), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(stream, state).await,
+                        // A handshake the client gives up on is its failure to count, not ours.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve(stream, state).await;
+                            }
+                        }
+                    }
+                });
             }
         });
         Receiver {
             addr,
+            scheme,
             state,
             runtime: Some(runtime),
         }
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// `http[s]://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// The status to answer from now on.
@@ -127,6 +150,14 @@ impl Drop for Receiver {
             runtime.shutdown_background();
         }
     }
+}
+
+/// One connection, HTTP/1.1 or HTTP/2.
+async fn serve(io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, state: Arc<State>) {
+    let service = service_fn(move |req| record(Arc::clone(&state), req));
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 async fn record(
