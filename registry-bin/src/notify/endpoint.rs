@@ -195,7 +195,8 @@ async fn deliver(
                     None
                 }
                 Ok(response) => Some(format!("status {}", response.status())),
-                Err(e) => Some(with_causes(&e)),
+                // Without the URL: it may hold credentials, and the endpoint is named.
+                Err(e) => Some(with_causes(&e.without_url())),
             };
             let was_backing_off = breaker.wait().is_some();
             breaker.record(failure.is_none());
@@ -221,7 +222,7 @@ async fn deliver(
     }
 }
 
-/// An error with its causes (reqwest's own text names only the URL).
+/// An error with its causes (reqwest's own text stops at the first).
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
