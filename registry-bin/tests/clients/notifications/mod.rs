@@ -546,3 +546,31 @@ fn https_endpoints_are_verified_against_the_system_roots() {
         1
     );
 }
+
+#[test]
+fn requests_never_wait_for_a_stalled_endpoint() {
+    // Connections are accepted by the kernel and never answered.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", stalled.local_addr().unwrap());
+    let registry = start(&format!(
+        "  endpoints:\n{}",
+        endpoint("stalled", &url, "      timeout: 60s\n      queuesize: 5\n")
+    ));
+    let repo = "nt/stalled";
+    let digest = push_blob(&registry, repo, b"pulled while the endpoint hangs");
+    let started = std::time::Instant::now();
+    for n in 0..30 {
+        probe(&registry, repo, &digest, &format!("probe-{n}"));
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "30 pulls took {took:?}");
+    assert_eq!(
+        metric(&registry, "registry_notifications_sent_total", "stalled"),
+        0
+    );
+    // One being sent (for a minute) and five waiting; the rest dropped.
+    let queued = metric(&registry, "registry_notifications_queue_length", "stalled");
+    let dropped = metric(&registry, "registry_notifications_dropped_total", "stalled");
+    assert!((5..=6).contains(&queued), "{queued} queued");
+    assert_eq!(queued + dropped, 31, "{queued} queued, {dropped} dropped");
+}
