@@ -168,7 +168,7 @@ async fn deliver(
     };
     while let Some(event) = events.recv().await {
         let body = match serde_json::to_vec(&Envelope { events: &[&event] }) {
-            Ok(body) => body,
+            Ok(body) => bytes::Bytes::from(body),
             Err(e) => {
                 // Cannot happen with these types; never retry what cannot be written.
                 tracing::error!(endpoint = %settings.name, error = %e, "cannot encode an event");
@@ -189,11 +189,8 @@ async fn deliver(
                 .send()
                 .await;
             let failure = match outcome {
-                Ok(response)
-                    if response.status().as_u16() < 400 && response.status().as_u16() >= 200 =>
-                {
-                    None
-                }
+                // Any 2xx or 3xx is accepted, as Distribution does.
+                Ok(response) if (200..400).contains(&response.status().as_u16()) => None,
                 Ok(response) => Some(format!("status {}", response.status())),
                 // Without the URL: it may hold credentials, and the endpoint is named.
                 Err(e) => Some(with_causes(&e.without_url())),
