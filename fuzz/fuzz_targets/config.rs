@@ -2,13 +2,24 @@
 //! errors say what is wrong, and a line they name is inside the text.
 //!
 //! The module is registry-bin's own source, compiled here by path: it uses
-//! only serde, serde_yaml_ng and thiserror, and depending on registry-bin
+//! only serde, serde_yaml_ng, http, url and thiserror (and the plain
+//! notification settings it builds), and depending on registry-bin
 //! would build its whole server (hyper, rustls, tokio) into every fuzz run.
 #![no_main]
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../registry-bin/src/config/mod.rs"]
 mod config;
+
+/// The notification settings the config module builds: plain data, no IO.
+#[allow(dead_code)]
+#[path = "../../registry-bin/src/notify/settings.rs"]
+pub mod notify_settings;
+
+/// Where the config module looks for them.
+mod notify {
+    pub use super::notify_settings as settings;
+}
 
 use config::{parse_str, ConfigError, Settings};
 use libfuzzer_sys::fuzz_target;

@@ -31,7 +31,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::{duration, lenient_bool, lenient_u64, ConfigError};
-use crate::notify::{Action, EndpointSettings, NotifySettings, DEFAULT_QUEUE_SIZE};
+use crate::notify::settings::{Action, EndpointSettings, NotifySettings, DEFAULT_QUEUE_SIZE};
 
 /// `notifications.*`
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -111,7 +111,7 @@ fn endpoint(index: usize, raw: &EndpointConfig) -> Result<EndpointSettings, Conf
             format!("{:?} must be a non-empty name", raw.name),
         ));
     }
-    let url = reqwest::Url::parse(&raw.url)
+    let url = url::Url::parse(&raw.url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| {

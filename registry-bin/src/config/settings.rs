@@ -12,7 +12,7 @@ use registry_auth::{AccessRules, Action, Pattern, Rule};
 use registry_core::gc::RetentionPolicies;
 
 use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig};
-use crate::notify::NotifySettings;
+use crate::notify::settings::NotifySettings;
 
 /// Slow-client limits and resource caps.
 #[derive(Debug, Clone, PartialEq, Eq)]

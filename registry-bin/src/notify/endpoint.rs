@@ -14,42 +14,14 @@
 //! lost while the queue has room; when it is full, new events are dropped
 //! and counted. Events still queued when the process exits are lost.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
 use tokio::sync::mpsc;
 
-use super::event::{Action, Envelope, Event, EVENTS_MEDIA_TYPE};
-
-/// Events waiting per endpoint unless configured (`queuesize`).
-/// Distribution's queue has no bound; an event is about 1 KiB.
-pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
-
-/// A checked endpoint configuration.
-#[derive(Debug, Clone)]
-pub struct EndpointSettings {
-    /// Names the endpoint in logs and metrics.
-    pub name: String,
-    /// Where events are POSTed (`http` or `https`).
-    pub url: reqwest::Url,
-    /// Sent with every POST.
-    pub headers: HeaderMap,
-    /// Longest a POST may take.
-    pub timeout: Duration,
-    /// Failures in a row after which each retry first waits `backoff`.
-    pub threshold: u32,
-    /// The wait between retries once `threshold` failures ran.
-    pub backoff: Duration,
-    /// Events whose target has one of these media types are not sent.
-    pub ignored_media_types: BTreeSet<String>,
-    /// Events with one of these actions are not sent.
-    pub ignored_actions: BTreeSet<Action>,
-    /// Events waiting at most; more are dropped.
-    pub queue_size: usize,
-}
+use super::event::{Envelope, Event, EVENTS_MEDIA_TYPE};
+use super::settings::EndpointSettings;
 
 impl EndpointSettings {
     fn ignores(&self, event: &Event) -> bool {

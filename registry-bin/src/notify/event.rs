@@ -29,6 +29,7 @@ use registry_core::route::{blob_url, manifest_url};
 use registry_core::{Digest, Reference, RepoName, Tag};
 use serde::Serialize;
 
+pub use super::settings::Action;
 use super::timestamp::rfc3339;
 
 /// The media type of the envelope (`Content-Type` of every POST).
@@ -43,33 +44,6 @@ const BLOB_MEDIA_TYPE: &str = "application/octet-stream";
 pub struct Envelope<'a> {
     /// The events, oldest first.
     pub events: &'a [&'a Event],
-}
-
-/// What was done to which content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// A manifest stored or a blob upload completed.
-    Push,
-    /// A manifest or blob read, `HEAD` included.
-    Pull,
-    /// A blob linked from another repository.
-    Mount,
-    /// A manifest, tag or blob removed.
-    Delete,
-}
-
-impl Action {
-    /// Parses `push`, `pull`, `mount` or `delete`.
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "push" => Some(Action::Push),
-            "pull" => Some(Action::Pull),
-            "mount" => Some(Action::Mount),
-            "delete" => Some(Action::Delete),
-            _ => None,
-        }
-    }
 }
 
 /// One event. Fields and names as Distribution writes them.

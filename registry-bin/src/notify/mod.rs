@@ -19,14 +19,15 @@
 pub mod endpoint;
 pub mod event;
 pub mod origin;
+pub mod settings;
 pub mod timestamp;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub use endpoint::{EndpointSettings, DEFAULT_QUEUE_SIZE};
 pub use event::{Action, Event, Happened, Origin, SourceRecord};
+pub use settings::{EndpointSettings, NotifySettings, DEFAULT_QUEUE_SIZE};
 
 /// Where the registry hands its events. Implementations must return at
 /// once: they are called on the request path.
@@ -42,15 +43,6 @@ pub trait EventSink: Send + Sync + std::fmt::Debug {
 
     /// Appends the sink's metrics in the Prometheus text format.
     fn render_metrics(&self, _out: &mut String) {}
-}
-
-/// Checked `notifications` settings.
-#[derive(Debug, Clone, Default)]
-pub struct NotifySettings {
-    /// `events.includereferences`.
-    pub include_references: bool,
-    /// The endpoints that are not disabled.
-    pub endpoints: Vec<EndpointSettings>,
 }
 
 /// An endpoint that could not be started.
