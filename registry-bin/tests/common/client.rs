@@ -12,6 +12,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Why a call failed.
 #[derive(Debug, Clone)]
@@ -191,10 +192,22 @@ impl Client {
 
     /// `PUT /v2/<repo>/manifests/<reference>`; returns the manifest digest.
     pub async fn put_manifest(&self, repo: &str, reference: &str, body: &str) -> Result<String> {
+        self.put_manifest_as(repo, reference, OCI_MANIFEST, body)
+            .await
+    }
+
+    /// [`Client::put_manifest`] with another media type (an index).
+    pub async fn put_manifest_as(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &str,
+    ) -> Result<String> {
         let res = self
             .http
             .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
-            .header("content-type", OCI_MANIFEST)
+            .header("content-type", media_type)
             .body(body.to_owned())
             .send()
             .await
@@ -203,6 +216,39 @@ impl Client {
         let digest = sha256(body.as_bytes());
         check_digest_header(&res, &digest)?;
         Ok(digest)
+    }
+
+    /// `POST ?mount=<digest>&from=<from>`: whether the blob was mounted (201).
+    /// When the registry opens a session instead (202), `data` is uploaded
+    /// into it in one `PUT ?digest=`, as clients do.
+    pub async fn mount_or_upload(&self, repo: &str, from: &str, data: &[u8]) -> Result<bool> {
+        let digest = sha256(data);
+        let res = self
+            .http
+            .post(self.url(&format!(
+                "/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
+            )))
+            .send()
+            .await
+            .map_err(transport)?;
+        let res = expect("mount", res, &[201, 202]).await?;
+        if res.status() == 201 {
+            check_digest_header(&res, &digest)?;
+            return Ok(true);
+        }
+        let location = location(&res)?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let res = self
+            .http
+            .put(self.url(&format!("{location}{sep}digest={digest}")))
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .await
+            .map_err(transport)?;
+        let res = expect("upload after a refused mount", res, &[201]).await?;
+        check_digest_header(&res, &digest)?;
+        Ok(false)
     }
 
     /// `GET` a manifest: `Some((bytes, Docker-Content-Digest))`, `None` on 404.
@@ -214,7 +260,7 @@ impl Client {
         let res = self
             .http
             .get(self.url(&format!("/v2/{repo}/manifests/{reference}")))
-            .header("accept", OCI_MANIFEST)
+            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
             .send()
             .await
             .map_err(transport)?;

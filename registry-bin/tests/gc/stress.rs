@@ -1,0 +1,157 @@
+//! Issue 14's stress test: pushers push images that share layers (some
+//! mounted across repositories), a deleter deletes tags and manifests, and
+//! passes run in a loop both on the server's schedule and from `registry gc`
+//! in other processes. Afterwards every manifest acknowledged and not
+//! deleted pulls completely, every byte verified, and the bytes on disk are
+//! within 10% of the live set's.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::disk;
+use crate::fixture::{metric, registry, registry_ok, seeded, GcConfig, Registry};
+use crate::images::pull_verified;
+use crate::load::{Ledger, Load};
+use crate::walk;
+
+/// How long the clients push and delete.
+const LOAD: Duration = Duration::from_secs(15);
+
+/// The grace period of the race tests: short, so that layers become garbage
+/// (and are claimed back) many times during the load.
+pub const DELAY: Duration = Duration::from_secs(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_mounts_deletes_and_passes_race_without_losing_anything() {
+    let started = Instant::now();
+    let mut rng = seeded("stress");
+    let gc = GcConfig {
+        delay: DELAY,
+        interval: Some("1s"),
+        retention: None,
+        metrics: true,
+    };
+    let registry = Registry::start(&gc);
+    let load = Load::start(&registry.client, &mut rng, gc.delay);
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = tokio::spawn(gc_loop(registry.config_arg(), Arc::clone(&stop)));
+    tokio::time::sleep(LOAD).await;
+    stop.store(true, Ordering::Relaxed);
+    let ledger = load.stop().await;
+    let passes = passes.await.unwrap();
+    ledger.assert_clean();
+    let failed: Vec<&String> = passes.keys().filter(|k| !k.starts_with("exit 0")).collect();
+    assert!(
+        passes.get("exit 0").is_some_and(|n| *n >= 2),
+        "too few `registry gc` passes completed: {passes:?}"
+    );
+    let scheduled = metric(
+        &registry.metrics_url(),
+        "registry_gc_passes_total{result=\"ok\"}",
+    )
+    .await;
+    let swept = metric(&registry.metrics_url(), "registry_gc_freed_bytes_total").await;
+    assert!(
+        scheduled.is_some_and(|n| n >= 3.0),
+        "scheduled passes: {scheduled:?}"
+    );
+    assert!(
+        swept.is_some_and(|n| n > 0.0),
+        "the schedule freed nothing: {swept:?}"
+    );
+
+    let summary = settle_and_verify(&registry, &gc, &ledger).await;
+    eprintln!(
+        "stress: {summary}; registry gc passes {passes:?} (not exit 0: {failed:?}); scheduled ok passes {scheduled:?}, freed {swept:?} B; {:?} counts {:?}; late claims {}; {:?}",
+        ledger.pushed.len(),
+        ledger.counts,
+        ledger.late_claims,
+        started.elapsed()
+    );
+}
+
+/// `registry gc` (every other one with `--delete-untagged`) again and again
+/// until `stop`; how each ended, e.g. `exit 0`, `exit 2: no blob data swept`.
+async fn gc_loop(config: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
+    let mut ends = BTreeMap::new();
+    for n in 0..500 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut args = vec!["gc", "-q"];
+        if n % 2 == 1 {
+            args.push("--delete-untagged");
+        }
+        args.push(&config);
+        let output = registry(&args).await;
+        let end = match output.status.code() {
+            Some(0) => "exit 0".to_owned(),
+            code => format!(
+                "exit {code:?}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        };
+        *ends.entry(end).or_default() += 1;
+    }
+    ends
+}
+
+/// After the load: waits out the grace period, runs one last `registry gc
+/// --delete-untagged`, and checks that the storage tree is whole, every blob
+/// file hashes to its name, every acknowledged image nothing deleted pulls
+/// completely by tag and digest, and the blob bytes on disk are at least the
+/// live set's and at most 10% more. Returns a summary line.
+pub async fn settle_and_verify(registry: &Registry, gc: &GcConfig<'_>, ledger: &Ledger) -> String {
+    tokio::time::sleep(gc.grace()).await;
+    let out = registry_ok(&["gc", "--delete-untagged", &registry.config_arg()]).await;
+    let tree = walk::check(&registry.root);
+    assert!(
+        tree.problems.is_empty(),
+        "storage after the final pass: {:#?}",
+        tree.problems
+    );
+    let (files, problems) = disk::BlobCheck::default().run(&registry.root);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    let survivors = ledger.survivors();
+    assert!(
+        !survivors.is_empty(),
+        "nothing survived: the load meant nothing"
+    );
+    let client = &registry.client;
+    let mut seen = HashSet::new();
+    let mut live: BTreeMap<String, u64> = BTreeMap::new();
+    for image in &survivors {
+        let name = format!("{}:{} ({})", image.repo, image.tag, image.digest);
+        let tagged = client.get_manifest(&image.repo, &image.tag).await.unwrap();
+        assert_eq!(
+            tagged.map(|(_, d)| d).as_ref(),
+            Some(&image.digest),
+            "{name}: the tag no longer reads it"
+        );
+        let read = pull_verified(client, &image.repo, &image.digest, &mut seen)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged and never deleted, but: {e}"));
+        assert_eq!(read, image.objects, "{name}");
+        live.extend(read);
+    }
+    let on_disk = registry.blobs();
+    let missing: Vec<&String> = live.keys().filter(|d| !on_disk.contains_key(*d)).collect();
+    assert!(missing.is_empty(), "live blobs not on disk: {missing:?}");
+    let (live_bytes, disk_bytes) = (live.values().sum::<u64>(), on_disk.values().sum::<u64>());
+    assert!(
+        disk_bytes <= live_bytes + live_bytes / 10,
+        "{disk_bytes} B of blobs on disk for a live set of {live_bytes} B; final pass:\n{out}"
+    );
+    format!(
+        "{} images acknowledged, {} survived; live set {} blobs {live_bytes} B, on disk {files} blobs {disk_bytes} B; tree {} repositories {} tags {} manifests",
+        ledger.pushed.len(),
+        survivors.len(),
+        live.len(),
+        tree.repositories,
+        tree.tags,
+        tree.manifests
+    )
+}
