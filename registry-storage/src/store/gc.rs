@@ -115,6 +115,14 @@ struct Scan {
     layer_times: HashMap<Digest, SystemTime>,
 }
 
+/// A listed manifest revision, as read.
+enum Revision {
+    /// What it references; `None` when it could not be read or parsed.
+    Read(Option<ManifestRefs>),
+    /// Its revision link was deleted between the listing and the read.
+    Deleted,
+}
+
 /// Counts storage operations for the report.
 #[derive(Default)]
 struct Ops(u64);
@@ -397,15 +405,18 @@ impl Store {
             .filter_map(|e| Some((digest_of(&e.key, &revisions)?, e.meta)))
             .collect();
         ops.0 += 2 * found.len() as u64;
-        let read: Vec<(Digest, ObjectMeta, Option<ManifestRefs>)> =
+        let read: Vec<(Digest, ObjectMeta, Revision)> =
             futures::stream::iter(found.into_iter().map(|(digest, meta)| async move {
-                let refs = self.manifest_refs(repo, &digest).await?;
-                Ok::<_, StorageError>((digest, meta, refs))
+                let revision = self.read_revision(repo, &digest).await?;
+                Ok::<_, StorageError>((digest, meta, revision))
             }))
             .buffer_unordered(CONCURRENT_READS)
             .try_collect()
             .await?;
-        for (digest, meta, refs) in read {
+        for (digest, meta, revision) in read {
+            let Revision::Read(refs) = revision else {
+                continue; // deleted since the listing: no longer in the repository
+            };
             scan.revision_times.insert(digest.clone(), meta.modified);
             scan.snapshot.manifests.insert(
                 digest,
@@ -428,21 +439,32 @@ impl Store {
         Ok(scan)
     }
 
-    /// What the manifest references; `None` when its link or bytes cannot be read or
-    /// parsed (which blocks the sweep: it could reference anything).
-    async fn manifest_refs(
+    /// What a listed manifest revision references. A revision whose link is gone by the
+    /// time it is read was deleted meanwhile (a DELETE racing the walk) and is left out,
+    /// as if listed a moment later; one whose link is there but whose bytes cannot be read
+    /// or parsed is unreadable (which blocks the sweep: it could reference anything).
+    async fn read_revision(
         &self,
         repo: &RepoName,
         digest: &Digest,
-    ) -> Result<Option<ManifestRefs>, StorageError> {
+    ) -> Result<Revision, StorageError> {
         let stored = match self.get_manifest_uncached(repo, digest).await {
             Ok(Some(stored)) => stored,
-            Ok(None) | Err(StorageError::Corrupt { .. }) => return Ok(None),
+            Ok(None) => {
+                let key = layout::revision_link(repo, digest);
+                if self.backend.stat(&key).await?.is_none() {
+                    return Ok(Revision::Deleted);
+                }
+                return Ok(Revision::Read(None));
+            }
+            Err(StorageError::Corrupt { .. }) => return Ok(Revision::Read(None)),
             Err(e) => return Err(e),
         };
-        Ok(manifest::validate(Some(&stored.media_type), &stored.bytes)
-            .ok()
-            .map(|m| ManifestRefs::from(&m)))
+        Ok(Revision::Read(
+            manifest::validate(Some(&stored.media_type), &stored.bytes)
+                .ok()
+                .map(|m| ManifestRefs::from(&m)),
+        ))
     }
 
     /// Every blob data object, by digest, with its size and time.

@@ -1,0 +1,157 @@
+//! A manifest deleted while a garbage collection pass walks its repository (listed, then
+//! gone when read) is no longer in the repository: it must not count as unreadable,
+//! which stops the whole blob sweep and makes `registry gc` exit 2. Found by the GC
+//! stress test (`registry-bin/tests/gc`): a client's `DELETE /manifests/<digest>` racing
+//! the walk blocked about one pass in thirty.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use registry_core::{Algorithm, Digest, RepoName, Tag};
+use registry_storage::backend::{ObjectEntry, ObjectMeta};
+use registry_storage::{
+    layout, Backend, BackendWriter, ByteStream, GcOptions, MemoryBackend, StorageError, Store,
+};
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Delegates to memory, but the first read of `victim` finds it deleted just before,
+/// as a DELETE landing between the pass's listing and its read would leave it.
+#[derive(Debug)]
+struct DeletedWhileListed {
+    inner: MemoryBackend,
+    victim: String,
+    deleted: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Backend for DeletedWhileListed {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        if key == self.victim && !self.deleted.swap(true, Ordering::SeqCst) {
+            self.inner.delete(key).await?;
+        }
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
+        self.inner.put(key, value).await
+    }
+    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        self.inner.stat(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.inner.read(key, offset, len).await
+    }
+    async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
+        self.inner.append(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner.rename(from, to).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        self.inner.list_objects(prefix, start_after, limit).await
+    }
+    async fn touch(&self, key: &str) -> Result<bool, StorageError> {
+        self.inner.touch(key).await
+    }
+    async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError> {
+        self.inner.delete_if_older(key, cutoff).await
+    }
+}
+
+/// Blob data linked in `repo`.
+async fn blob(store: &Store, backend: &MemoryBackend, repo: &RepoName, bytes: &[u8]) -> Digest {
+    let digest = Digest::of(Algorithm::Sha256, bytes);
+    backend
+        .put(&layout::blob_data(&digest), Bytes::copy_from_slice(bytes))
+        .await
+        .unwrap();
+    store.link_blob(repo, &digest).await.unwrap();
+    digest
+}
+
+/// An image manifest with `config` as its config and only layer, stored in `repo`.
+async fn image(store: &Store, repo: &RepoName, config: &Digest, size: usize) -> Digest {
+    let json = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{config}","size":{size}}}]}}"#
+    );
+    let body = Bytes::from(json);
+    let digest = Digest::of(Algorithm::Sha256, &body);
+    store
+        .put_manifest(repo, &digest, MANIFEST, body)
+        .await
+        .unwrap();
+    digest
+}
+
+#[tokio::test]
+async fn a_manifest_deleted_during_the_walk_does_not_stop_the_sweep() {
+    let repo: RepoName = "team/app".parse().unwrap();
+    let setup = MemoryBackend::new();
+    let store = Store::new(Arc::new(setup.clone()));
+    let kept_config = blob(&store, &setup, &repo, br#"{"kept":1}"#).await;
+    let kept = image(&store, &repo, &kept_config, 10).await;
+    store
+        .put_tag(&repo, &"v1".parse::<Tag>().unwrap(), &kept)
+        .await
+        .unwrap();
+    let gone_config = blob(&store, &setup, &repo, br#"{"gone":1}"#).await;
+    let gone = image(&store, &repo, &gone_config, 10).await;
+    let orphan = blob(&store, &setup, &repo, b"no manifest names this").await;
+
+    // The pass lists `gone`, then finds its revision link deleted when it reads it.
+    let racing = Store::new(Arc::new(DeletedWhileListed {
+        inner: setup.clone(),
+        victim: layout::revision_link(&repo, &gone),
+        deleted: AtomicBool::new(false),
+    }));
+    let options = GcOptions {
+        delay: Duration::from_secs(3600),
+        retention: Default::default(),
+        delete_untagged: false,
+        dry_run: false,
+    };
+    let later = SystemTime::now() + Duration::from_secs(3 * 3600);
+    let report = racing.collect_garbage(&options, later).await.unwrap();
+
+    assert!(
+        report.unreadable.is_empty(),
+        "kept {kept} gone {gone}: {report:?}"
+    );
+    assert_eq!(report.blob_sweep_skipped, None, "{report:?}");
+    // The orphan, and what only the deleted manifest named, went; the tagged image stays.
+    for digest in [&orphan, &gone_config, &gone] {
+        assert_eq!(
+            setup.stat(&layout::blob_data(digest)).await.unwrap(),
+            None,
+            "{digest}"
+        );
+    }
+    for digest in [&kept, &kept_config] {
+        assert!(
+            setup
+                .stat(&layout::blob_data(digest))
+                .await
+                .unwrap()
+                .is_some(),
+            "{digest}"
+        );
+    }
+}
