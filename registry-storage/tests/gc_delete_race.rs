@@ -82,8 +82,8 @@ async fn blob(store: &Store, backend: &MemoryBackend, repo: &RepoName, bytes: &[
     backend
         .put(&layout::blob_data(&digest), Bytes::copy_from_slice(bytes))
         .await
-        .unwrap();
-    store.link_blob(repo, &digest).await.unwrap();
+        .expect("put blob data");
+    store.link_blob(repo, &digest).await.expect("link blob");
     digest
 }
 
@@ -97,7 +97,7 @@ async fn image(store: &Store, repo: &RepoName, config: &Digest, size: usize) -> 
     store
         .put_manifest(repo, &digest, MANIFEST, body)
         .await
-        .unwrap();
+        .expect("put manifest");
     digest
 }
 
