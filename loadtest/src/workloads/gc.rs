@@ -108,7 +108,10 @@ async fn push_image(
     let cfg_digest = digest(&cfg);
     let (layer_digest, layer) = layers.make(seed.wrapping_mul(1 << 40).wrapping_add(i));
     let bytes = (cfg.len() + layer.len()) as u64;
-    let body = manifest((&cfg_digest, cfg.len()), &[(layer_digest.clone(), layer.len())]);
+    let body = manifest(
+        (&cfg_digest, cfg.len()),
+        &[(layer_digest.clone(), layer.len())],
+    );
     let manifest_digest = digest(&body);
     client.push_blob(repo, &cfg_digest, cfg).await?;
     client.push_blob(repo, &layer_digest, layer).await?;
@@ -127,8 +130,12 @@ async fn delete_manifests(
     let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..args.clients.max(1))
         .map(|_| {
-            let (client, garbage, next, errors) =
-                (client.clone(), garbage.clone(), next.clone(), errors.clone());
+            let (client, garbage, next, errors) = (
+                client.clone(),
+                garbage.clone(),
+                next.clone(),
+                errors.clone(),
+            );
             let repos = args.gc_repos;
             tokio::spawn(async move {
                 let mut deleted = 0u64;
