@@ -70,8 +70,6 @@ fi
 
 cargo build --release -q -p registry-bin -p registry-load
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-OURS_BIN=$TARGET_DIR/release/registry
-LOAD_BIN=$TARGET_DIR/release/registry-load
 THEIRS_BIN=$(command -v docker-registry || echo docker-registry)
 
 # Storage is removed after the measurements, never between them: on an ext4
@@ -94,7 +92,13 @@ remove_storage() { # message
 }
 remove_storage "removed an earlier run's storage"
 rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
+mkdir -p "$BENCH_DIR/bin"
+# The binaries as built now: a build in the same target directory during the run
+# (another checkout sharing CARGO_TARGET_DIR) cannot swap them.
+cp "$TARGET_DIR/release/registry" "$TARGET_DIR/release/registry-load" \
+  "$TARGET_DIR/release/push-ceiling" "$BENCH_DIR/bin/"
+OURS_BIN=$BENCH_DIR/bin/registry
+LOAD_BIN=$BENCH_DIR/bin/registry-load
 RESULTS=$BENCH_DIR/results.jsonl
 : >"$RESULTS"
 # Two users: bcrypt cost 5 (htpasswd -B's default) for pushes, pulls and the
@@ -290,7 +294,7 @@ disk_probe() { # round workload
 # What this machine allows any verified, synced push (SHA-256 on one core, the
 # CPU of the socket and the disk, the disk's speed), measured before and after
 # the rounds: the table sets the push targets against it.
-CEILING_BIN=$TARGET_DIR/release/push-ceiling
+CEILING_BIN=$BENCH_DIR/bin/push-ceiling
 ceiling_probe() { # when
   case ",$WORKLOADS," in *,push-*) ;; *) return 0 ;; esac
   echo "push ceiling, $1" >&2
