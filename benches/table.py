@@ -104,6 +104,13 @@ def print_failed(runs):
                 print(f"\nFAILED: {w} on {l}: {r.get('error')}")
 
 
+def ratio_text(theirs, ours, better, worse):
+    """"2.0× lower" when ours is smaller, "1.4× higher" when it is larger."""
+    if not ours or not theirs:
+        return "-"
+    return f"{theirs / ours:.1f}× {better}" if ours <= theirs else f"{ours / theirs:.1f}× {worse}"
+
+
 def print_gc(runs):
     """One pass on the same store, ours online against Distribution's offline pass, and
     push/pull latency with and without passes running."""
@@ -123,11 +130,11 @@ def print_gc(runs):
           f"{'yes' if speedup and speedup >= 5 else '**no**'} |")
     ours_r, theirs_r = m("gc-pass", "ours", "peak_rss_mib"), m("gc-pass", "distribution", "peak_rss_mib")
     print(f"| pass peak RSS (MiB) | {fmt(ours_r)} | {fmt(theirs_r)} | "
-          f"{f'{theirs_r / ours_r:.1f}× lower' if ours_r and theirs_r else '-'} | ≤ 64 | "
+          f"{ratio_text(theirs_r, ours_r, 'lower', 'higher')} | ≤ 64 | "
           f"{'yes' if ours_r is not None and ours_r <= 64 else '**no**'} |")
     ours_c, theirs_c = m("gc-syscalls", "ours", "syscalls"), m("gc-syscalls", "distribution", "syscalls")
     print(f"| pass file system calls (strace) | {fmt(ours_c)} | {fmt(theirs_c)} | "
-          f"{f'{theirs_c / ours_c:.1f}× fewer' if ours_c and theirs_c else '-'} | | |")
+          f"{ratio_text(theirs_c, ours_c, 'fewer', 'more')} | | |")
     print(f"| pass storage operations (ours: backend calls) | "
           f"{fmt(m('gc-pass', 'ours', 'storage_ops'))} | - | | | |")
     for metric, name in (("blobs_before", "blob data files before"),
