@@ -7,6 +7,19 @@
 #
 #   bash benches/compare.sh                 # full run, about 6 minutes
 #   ROUNDS=1 SIZE_MIB=64 DURATION=2 bash benches/compare.sh   # quick look
+#   WORKLOADS=gc ROUNDS=1 bash benches/compare.sh              # garbage collection
+#   WORKLOADS=gc ROUNDS=1 GC_IMAGES=1000 GC_REPOS=100 DURATION=5 bash benches/compare.sh
+#                                                   # the same, quick (about 2 minutes)
+#
+# The `gc` workload (not in the default list) fills a fresh pair of servers with
+# GC_IMAGES small images over GC_REPOS repositories and deletes half of their
+# manifests through the API (`registry-load --workload gc-fill`), then times one pass
+# each: ours (`registry gc --delete-untagged --json`) while our server serves, and
+# Distribution's offline `garbage-collect --delete-untagged` after it is stopped (wall
+# time and peak RSS by /usr/bin/time; blob data files counted before and after). The
+# file system calls of each pass are counted by `strace -f -c` on a copy of each store
+# made before the passes. Last, a small push/pull load (`gc-latency`) runs against our
+# server alone, then beside passes run back to back.
 #
 # Needs root for apt-get (docker-registry, apache2-utils) when they are
 # missing, python3 for the table, and a few GiB free where BENCH_DIR is.
@@ -22,13 +35,27 @@ DURATION=${DURATION:-10}
 BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
 # Each load run is cut off after this many seconds (the tool also stops itself).
 RUN_TIMEOUT=${RUN_TIMEOUT:-150}
+# The gc workload's fill is cut off after this many (Distribution takes about 60 s per
+# 1,000 images here).
+GC_FILL_TIMEOUT=${GC_FILL_TIMEOUT:-1800}
 # SERVERS=ours measures this registry alone (no Distribution), for quick iterations.
 SERVERS=${SERVERS:-ours distribution}
+# The gc workload: store size, grace period (storage.gc.delay, seconds, of our server and
+# pass), and the latency load beside the passes.
+GC_IMAGES=${GC_IMAGES:-10000}
+GC_REPOS=${GC_REPOS:-1000}
+GC_DELAY=${GC_DELAY:-2}
+GC_LOAD=${GC_LOAD:---pushers 2 --pullers 2 --layer-kib 64,16}
 
 need=()
 case " $SERVERS " in *" distribution "*) command -v docker-registry >/dev/null || need+=(docker-registry) ;; esac
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v python3 >/dev/null || need+=(python3)
+case ",$WORKLOADS," in
+  *,gc,*) for tool in strace:strace time:/usr/bin/time; do
+      command -v "${tool#*:}" >/dev/null || need+=("${tool%%:*}")
+    done ;;
+esac
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]}" >&2
@@ -42,8 +69,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo build --release -q -p registry-bin -p registry-load
-OURS_BIN=$PWD/target/release/registry
-LOAD_BIN=$PWD/target/release/registry-load
+TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 THEIRS_BIN=$(command -v docker-registry || echo docker-registry)
 
 # Storage is removed after the measurements, never between them: on an ext4
@@ -66,7 +92,13 @@ remove_storage() { # message
 }
 remove_storage "removed an earlier run's storage"
 rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
+mkdir -p "$BENCH_DIR/bin"
+# The binaries as built now: a build in the same target directory during the run
+# (another checkout sharing CARGO_TARGET_DIR) cannot swap them.
+cp "$TARGET_DIR/release/registry" "$TARGET_DIR/release/registry-load" \
+  "$TARGET_DIR/release/push-ceiling" "$BENCH_DIR/bin/"
+OURS_BIN=$BENCH_DIR/bin/registry
+LOAD_BIN=$BENCH_DIR/bin/registry-load
 RESULTS=$BENCH_DIR/results.jsonl
 : >"$RESULTS"
 # Two users: bcrypt cost 5 (htpasswd -B's default) for pushes, pulls and the
@@ -82,12 +114,15 @@ OURS_PID=
 OURS_PORT=0
 THEIRS_PORT=0
 THEIRS_PID=
+stop_pid() { # pid
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 stop_servers() {
   for pid in $OURS_PID $THEIRS_PID; do
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid"
   done
   OURS_PID=
   THEIRS_PID=
@@ -117,38 +152,134 @@ start_servers() { # round
   wait_up "http://127.0.0.1:$OURS_PORT/v2/"
   case " $SERVERS " in *" distribution "*) ;; *) return 0 ;; esac
   THEIRS_PORT=$(free_port)
-  cat >"$BENCH_DIR/config-$round.yml" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $theirs_dir
-  cache:
-    blobdescriptor: inmemory
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$THEIRS_PORT
-auth:
-  htpasswd:
-    realm: bench
-    path: $BENCH_DIR/htpasswd
-EOF
+  theirs_config "$theirs_dir" "$THEIRS_PORT" >"$BENCH_DIR/config-$round.yml"
   "$THEIRS_BIN" serve "$BENCH_DIR/config-$round.yml" >"$BENCH_DIR/theirs-$round.log" 2>&1 &
   THEIRS_PID=$!
   wait_up "http://127.0.0.1:$THEIRS_PORT/v2/"
 }
 
-run_load() { # label port pid round workload
-  local label=$1 port=$2 pid=$3 round=$4 workload=$5
+theirs_config() { # storage port
+  cat <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $1
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$2
+auth:
+  htpasswd:
+    realm: bench
+    path: $BENCH_DIR/htpasswd
+EOF
+}
+
+# Our config for the gc workload: the storage and the grace period, which the server
+# (its claims) and the pass must share.
+ours_gc_config() { # storage
+  cat <<EOF
+storage:
+  filesystem:
+    rootdirectory: $1
+  delete:
+    enabled: true
+  gc:
+    delay: ${GC_DELAY}s
+EOF
+}
+
+run_load() { # label port pid round workload [more flags]
+  local label=$1
   case " $SERVERS " in *" $label "*) ;; *) return 0 ;; esac
+  load "$@"
+}
+
+load() { # label port pid round workload [more flags]: any label
+  local label=$1 port=$2 pid=$3 round=$4 workload=$5
+  shift 5
   echo "round $round: $workload on $label" >&2
-  timeout "$RUN_TIMEOUT" "$LOAD_BIN" --url "http://127.0.0.1:$port" \
+  local limit=$RUN_TIMEOUT
+  if [ "$workload" = gc-fill ]; then limit=$GC_FILL_TIMEOUT; fi
+  timeout "$limit" "$LOAD_BIN" --url "http://127.0.0.1:$port" \
     --user bench5 --password pass5 --get-user bench10 --get-password pass10 \
     --label "$label" --server-pid "$pid" --seed "$round" --workload "$workload" \
     --size-mib "$SIZE_MIB" --chunk-mib "$CHUNK_MIB" --duration "$DURATION" \
-    --max-seconds "$((RUN_TIMEOUT - 10))" | tee -a "$RESULTS" >&2 || true
+    --max-seconds "$((limit - 10))" "$@" | tee -a "$RESULTS" >&2 || true
+}
+
+# The gc workload on a pair of servers of its own (see the top of this file). Both
+# stores get the same images and the same deletions; each pass is measured on its own.
+run_gc() { # round
+  local round=$1 ours_dir=$BENCH_DIR/ours-gc-$1 theirs_dir=$BENCH_DIR/theirs-gc-$1
+  local fill=(--gc-images "$GC_IMAGES" --gc-repos "$GC_REPOS")
+  local ours_cfg=$BENCH_DIR/ours-gc-$round.yml theirs_cfg=$BENCH_DIR/theirs-gc-$round.yml
+  mkdir -p "$ours_dir" "$theirs_dir"
+  ours_gc_config "$ours_dir" >"$ours_cfg"
+  ours_gc_config "$ours_dir-copy" >"$ours_cfg.copy"
+  OURS_PORT=$(free_port)
+  "$OURS_BIN" serve --config "$ours_cfg" --addr "127.0.0.1:$OURS_PORT" \
+    --htpasswd "$BENCH_DIR/htpasswd" --realm bench >"$BENCH_DIR/ours-gc-$round.log" 2>&1 &
+  OURS_PID=$!
+  wait_up "http://127.0.0.1:$OURS_PORT/v2/"
+  if [ "$has_theirs" = 1 ]; then
+    THEIRS_PORT=$(free_port)
+    theirs_config "$theirs_dir" "$THEIRS_PORT" >"$theirs_cfg"
+    theirs_config "$theirs_dir-copy" "$THEIRS_PORT" >"$theirs_cfg.copy"
+    "$THEIRS_BIN" serve "$theirs_cfg" >"$BENCH_DIR/theirs-gc-$round.log" 2>&1 &
+    THEIRS_PID=$!
+    wait_up "http://127.0.0.1:$THEIRS_PORT/v2/"
+  fi
+  run_load ours "$OURS_PORT" "$OURS_PID" "$round" gc-fill "${fill[@]}"
+  run_load distribution "$THEIRS_PORT" "$THEIRS_PID" "$round" gc-fill "${fill[@]}"
+  # Everything stored is now older than the grace period (delay plus a quarter).
+  sleep "$((GC_DELAY * 5 / 4 + 1))"
+  cp -a "$ours_dir" "$ours_dir-copy"
+  if [ "$has_theirs" = 1 ]; then cp -a "$theirs_dir" "$theirs_dir-copy"; fi
+
+  echo "round $round: gc pass on ours (serving)" >&2
+  python3 benches/gc_pass.py time --label ours --store "$ours_dir" \
+    --log "$BENCH_DIR/ours-gc-$round.pass.log" -- \
+    "$OURS_BIN" gc --config "$ours_cfg" --delete-untagged --json | tee -a "$RESULTS" >&2
+  if [ "$has_theirs" = 1 ]; then
+    stop_pid "$THEIRS_PID"
+    THEIRS_PID=
+    echo "round $round: gc pass on distribution (stopped)" >&2
+    python3 benches/gc_pass.py time --label distribution --store "$theirs_dir" \
+      --log "$BENCH_DIR/theirs-gc-$round.pass.log" -- \
+      "$THEIRS_BIN" garbage-collect --delete-untagged "$theirs_cfg" | tee -a "$RESULTS" >&2
+  fi
+
+  # Push/pull latency alone, then beside passes run back to back until the load ends.
+  # shellcheck disable=SC2086 # GC_LOAD is a list of flags
+  load ours "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD
+  # shellcheck disable=SC2086
+  load ours-during-gc "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD &
+  local load_pid=$! passes=0
+  sleep 0.5
+  while kill -0 "$load_pid" 2>/dev/null && [ "$passes" -lt 1000 ]; do
+    python3 benches/gc_pass.py time --label ours --workload gc-pass-under-load \
+      --log "$BENCH_DIR/ours-gc-$round.pass.log" -- \
+      timeout "$RUN_TIMEOUT" "$OURS_BIN" gc --config "$ours_cfg" --delete-untagged --json \
+      >>"$RESULTS"
+    passes=$((passes + 1))
+  done
+  wait "$load_pid" || true
+  echo "round $round: $passes passes ran beside the load" >&2
+  stop_servers
+
+  # The same passes, on the copies, counted by strace (much slower, so not timed).
+  echo "round $round: counting file system calls of each pass (strace)" >&2
+  python3 benches/gc_pass.py syscalls --label ours -- \
+    "$OURS_BIN" gc --config "$ours_cfg.copy" --delete-untagged --json | tee -a "$RESULTS" >&2
+  if [ "$has_theirs" = 1 ]; then
+    python3 benches/gc_pass.py syscalls --label distribution -- \
+      "$THEIRS_BIN" garbage-collect --delete-untagged "$theirs_cfg.copy" | tee -a "$RESULTS" >&2
+  fi
 }
 
 # The disk's speed moves with its host's load, and the pushes wait for it
@@ -163,18 +294,27 @@ disk_probe() { # round workload
 # What this machine allows any verified, synced push (SHA-256 on one core, the
 # CPU of the socket and the disk, the disk's speed), measured before and after
 # the rounds: the table sets the push targets against it.
-CEILING_BIN=$PWD/target/release/push-ceiling
+CEILING_BIN=$BENCH_DIR/bin/push-ceiling
 ceiling_probe() { # when
+  case ",$WORKLOADS," in *,push-*) ;; *) return 0 ;; esac
   echo "push ceiling, $1" >&2
   "$CEILING_BIN" --dir "$BENCH_DIR" | tee -a "$BENCH_DIR/ceiling.jsonl" >&2 || true
 }
 : >"$BENCH_DIR/ceiling.jsonl"
 ceiling_probe "before the rounds"
 
+case " $SERVERS " in *" distribution "*) has_theirs=1 ;; *) has_theirs=0 ;; esac
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for round in $(seq 1 "$ROUNDS"); do
+  # The gc workload brings its own servers; the others share the round's.
+  others=0
+  for workload in "${workloads[@]}"; do
+    if [ "$workload" = gc ]; then run_gc "$round"; else others=1; fi
+  done
+  [ "$others" = 1 ] || continue
   start_servers "$round"
   for workload in "${workloads[@]}"; do
+    [ "$workload" != gc ] || continue
     disk_probe "$round" "$workload"
     if [ $((round % 2)) = 1 ]; then
       run_load ours "$OURS_PORT" "$OURS_PID" "$round" "$workload"

@@ -2,7 +2,7 @@
 """Medians and ratios of a compare.sh run: reads its results.jsonl and prints a
 Markdown table (ours against Distribution, each target met or missed). Given the
 push-ceiling lines too (second argument), it sets the push targets against what
-this machine allows any registry."""
+this machine allows any registry. The `gc` workload's lines get a table of their own."""
 import json
 import statistics
 import sys
@@ -50,7 +50,11 @@ def fmt(x):
 
 def main():
     runs = load(sys.argv[1])
-    failed = [(w, l, r.get("error")) for (w, l), rs in runs.items() for r in rs if not r.get("ok")]
+    if any(w.startswith("gc-") for w, _ in runs):
+        print_gc(runs)
+    if not any(not w.startswith("gc-") for w, _ in runs):
+        print_failed(runs)
+        return
     print("| workload | metric | ours | Distribution | ours / Distribution | target | met |")
     print("|---|---|---:|---:|---:|---|---|")
     for workload, metric, unit, scale, targets in ROWS:
@@ -88,10 +92,74 @@ def main():
         p99, _ = median(runs, workload, label, "p99_ms")
         rss, _ = median(runs, workload, label, "peak_rss_mib")
         print(f"| {workload} | {label} | {fmt(p50)} | {fmt(p99)} | {fmt(rss)} |")
-    for w, l, e in failed:
-        print(f"\nFAILED: {w} on {l}: {e}")
+    print_failed(runs)
     if len(sys.argv) > 2:
         print_ceiling(runs, sys.argv[2])
+
+
+def print_failed(runs):
+    for (w, l), rs in sorted(runs.items()):
+        for r in rs:
+            if not r.get("ok"):
+                print(f"\nFAILED: {w} on {l}: {r.get('error')}")
+
+
+def ratio_text(theirs, ours, better, worse):
+    """"2.0× lower" when ours is smaller, "1.4× higher" when it is larger."""
+    if not ours or not theirs:
+        return "-"
+    return f"{theirs / ours:.1f}× {better}" if ours <= theirs else f"{ours / theirs:.1f}× {worse}"
+
+
+def print_gc(runs):
+    """One pass on the same store, ours online against Distribution's offline pass, and
+    push/pull latency with and without passes running."""
+    def m(workload, label, metric):
+        return median(runs, workload, label, metric)[0]
+    fill = runs.get(("gc-fill", "ours")) or runs.get(("gc-fill", "distribution")) or [{}]
+    images = fill[0].get("images")
+    print(f"Garbage collection: one pass over {images or '?'} images pushed (2 small blobs "
+          f"each), half of their manifests deleted by digest; ours while serving, "
+          f"Distribution stopped.\n")
+    print("| metric | ours | Distribution | ours / Distribution | target | met |")
+    print("|---|---:|---:|---:|---|---|")
+    ours_s, theirs_s = m("gc-pass", "ours", "seconds"), m("gc-pass", "distribution", "seconds")
+    speedup = theirs_s / ours_s if ours_s and theirs_s else None
+    print(f"| pass wall time (s) | {fmt(ours_s)} | {fmt(theirs_s)} | "
+          f"{f'{speedup:.1f}× faster' if speedup else '-'} | ≥ 5× faster | "
+          f"{'yes' if speedup and speedup >= 5 else '**no**'} |")
+    ours_r, theirs_r = m("gc-pass", "ours", "peak_rss_mib"), m("gc-pass", "distribution", "peak_rss_mib")
+    print(f"| pass peak RSS (MiB) | {fmt(ours_r)} | {fmt(theirs_r)} | "
+          f"{ratio_text(theirs_r, ours_r, 'lower', 'higher')} | ≤ 64 | "
+          f"{'yes' if ours_r is not None and ours_r <= 64 else '**no**'} |")
+    ours_c, theirs_c = m("gc-syscalls", "ours", "syscalls"), m("gc-syscalls", "distribution", "syscalls")
+    print(f"| pass file system calls (strace) | {fmt(ours_c)} | {fmt(theirs_c)} | "
+          f"{ratio_text(theirs_c, ours_c, 'fewer', 'more')} | | |")
+    print(f"| pass storage operations (ours: backend calls) | "
+          f"{fmt(m('gc-pass', 'ours', 'storage_ops'))} | - | | | |")
+    for metric, name in (("blobs_before", "blob data files before"),
+                         ("blobs_freed", "blob data files deleted")):
+        print(f"| {name} | {fmt(m('gc-pass', 'ours', metric))} | "
+              f"{fmt(m('gc-pass', 'distribution', metric))} | | | |")
+    under = m("gc-pass-under-load", "ours", "seconds")
+    n_under = len(runs.get(("gc-pass-under-load", "ours"), []))
+    if under is not None:
+        print(f"| pass wall time beside the latency load (s, median of {n_under}) | "
+              f"{fmt(under)} | | | | |")
+    print("\n| push/pull latency (ours) | without a pass | during passes | change | "
+          "target | met |")
+    print("|---|---:|---:|---:|---|---|")
+    for side in ("push", "pull"):
+        for pct in ("p50_ms", "p99_ms"):
+            alone = m(f"gc-latency-{side}", "ours", pct)
+            during = m(f"gc-latency-{side}", "ours-during-gc", pct)
+            if alone is None and during is None:
+                continue
+            change = during / alone - 1 if alone and during is not None else None
+            print(f"| {side} {pct[:3]} ms (image) | {fmt(alone)} | {fmt(during)} | "
+                  f"{f'{change:+.0%}' if change is not None else '-'} | within 20% | "
+                  f"{'yes' if change is not None and change <= 0.2 else '**no**'} |")
+    print()
 
 
 # Push rows against the machine's ceiling: workload, which bound applies.

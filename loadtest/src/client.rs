@@ -337,6 +337,19 @@ impl Client {
         .map(drop)
     }
 
+    /// `DELETE /v2/<repo>/manifests/<digest>`.
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<()> {
+        self.expect(
+            202,
+            Method::DELETE,
+            &format!("/v2/{repo}/manifests/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET /v2/<repo>/manifests/<reference>` accepting every image type.
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Answer> {
         self.expect(

@@ -50,7 +50,7 @@ pub struct Args {
     #[arg(long)]
     pub get_password: Option<String>,
     /// Workloads to run, comma-separated: push-1g, push-4x256m, push-chunked,
-    /// pull-1g, manifest-get, mixed, or `all`.
+    /// pull-1g, manifest-get, mixed, gc-fill, gc-latency, or `all` (the first six).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub workload: Vec<String>,
     /// A label copied into every JSON line (e.g. `ours` or `distribution`).
@@ -74,7 +74,7 @@ pub struct Args {
     /// How many GETs of the large blob pull-1g makes.
     #[arg(long, default_value_t = 3)]
     pub pull_repeats: u32,
-    /// Concurrent clients of manifest-get.
+    /// Concurrent clients of manifest-get and gc-fill.
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
     /// Length of the timed workloads (manifest-get, mixed), in seconds.
@@ -92,6 +92,15 @@ pub struct Args {
     /// Layer sizes of the mixed workload's images, in KiB.
     #[arg(long, default_value = "1024,256", value_delimiter = ',')]
     pub layer_kib: Vec<u64>,
+    /// Images gc-fill pushes (two small blobs each); half are deleted after.
+    #[arg(long, default_value_t = 10_000)]
+    pub gc_images: u64,
+    /// Repositories gc-fill spreads them over.
+    #[arg(long, default_value_t = 1_000)]
+    pub gc_repos: u64,
+    /// Bytes of each gc-fill layer.
+    #[arg(long, default_value_t = 1024)]
+    pub gc_layer_bytes: usize,
     /// Hard limit for any one workload, in seconds; a workload that hits it
     /// reports an error.
     #[arg(long, default_value_t = 120.0)]

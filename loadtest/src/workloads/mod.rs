@@ -8,7 +8,10 @@
 //! | `pull-1g` | GET the `push-1g` blob `--pull-repeats` times, body not hashed | MB/s |
 //! | `manifest-get` | `--clients` loops of GET manifest by tag (as `--get-user`) | req/s, p50/p99 |
 //! | `mixed` | `--pushers` CI pushers of 2-layer images and `--pullers` pullers | images/s each way |
+//! | `gc-fill` | `--gc-images` small images over `--gc-repos` repositories, then half deleted | images/s |
+//! | `gc-latency` | `mixed`, reported as `gc-latency-push`/`-pull` (run with and without a pass) | p50/p99 |
 
+mod gc;
 mod manifest;
 mod mixed;
 mod pull;
@@ -27,15 +30,21 @@ pub enum Workload {
     Pull,
     ManifestGet,
     Mixed,
+    GcFill,
+    GcLatency,
 }
 
-const ALL: [Workload; 6] = [
+/// Every workload; `all` runs the first six (the gc ones serve `benches/compare.sh`'s
+/// `gc` workload, which times a pass between them).
+const ALL: [Workload; 8] = [
     Workload::Push,
     Workload::PushConcurrent,
     Workload::PushChunked,
     Workload::Pull,
     Workload::ManifestGet,
     Workload::Mixed,
+    Workload::GcFill,
+    Workload::GcLatency,
 ];
 
 impl Workload {
@@ -48,6 +57,8 @@ impl Workload {
             Workload::Pull => "pull-1g",
             Workload::ManifestGet => "manifest-get",
             Workload::Mixed => "mixed",
+            Workload::GcFill => "gc-fill",
+            Workload::GcLatency => "gc-latency",
         }
     }
 
@@ -56,7 +67,7 @@ impl Workload {
         let mut out = Vec::new();
         for name in names {
             if name == "all" {
-                out.extend(ALL);
+                out.extend(&ALL[..6]);
                 continue;
             }
             match ALL.iter().find(|w| w.name() == name) {
@@ -67,7 +78,7 @@ impl Workload {
         Ok(out)
     }
 
-    /// Runs the workload; most report one line, `mixed` reports two.
+    /// Runs the workload; most report one line, `mixed` and `gc-latency` report two.
     pub async fn run(self, client: &Client, args: &Args) -> Vec<Report> {
         let result = match self {
             Workload::Push => push::one(client, args).await.map(|r| vec![r]),
@@ -76,6 +87,8 @@ impl Workload {
             Workload::Pull => pull::run(client, args).await.map(|r| vec![r]),
             Workload::ManifestGet => manifest::run(client, args).await.map(|r| vec![r]),
             Workload::Mixed => mixed::run(client, args).await,
+            Workload::GcFill => gc::fill(client, args).await.map(|r| vec![r]),
+            Workload::GcLatency => gc::latency(client, args).await,
         };
         result.unwrap_or_else(|e| vec![Report::failed(self.name(), e)])
     }

@@ -14,6 +14,7 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     walk_in_key_order(b).await;
     touch_and_delete_if_older(b).await;
     touch_races_delete(b).await;
+    deletes_in_one_directory_race(b).await;
     assert!(b.delete("aging").await.expect("delete aging/"));
 }
 
@@ -121,6 +122,31 @@ async fn touch_and_delete_if_older(b: &Arc<dyn Backend>) {
         Ok(vec![]),
         "no temporary left behind"
     );
+}
+
+/// Deletions of every object of one directory at once all succeed (garbage collection
+/// deletes a repository's links concurrently): none fails because another one's cleanup
+/// removed the directory it had just emptied.
+async fn deletes_in_one_directory_race(b: &Arc<dyn Backend>) {
+    for round in 0..20 {
+        let keys: Vec<String> = (0..8).map(|i| format!("aging/same/{round}/{i}")).collect();
+        for key in &keys {
+            put(b, key).await;
+        }
+        let cutoff = SystemTime::now() + Duration::from_secs(1);
+        let tasks: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (b, key) = (b.clone(), key.clone());
+                tokio::spawn(async move { b.delete_if_older(&key, cutoff).await })
+            })
+            .collect();
+        for (task, key) in tasks.into_iter().zip(&keys) {
+            let deleted = task.await.expect("delete task");
+            assert_eq!(deleted.ok(), Some(true), "{key}: deleted");
+        }
+        assert_eq!(b.list(&format!("aging/same/{round}")).await, Ok(vec![]));
+    }
 }
 
 /// A touch that reports success is never undone by a delete that raced it.

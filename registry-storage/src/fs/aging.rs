@@ -78,7 +78,13 @@ pub(super) fn delete_if_older(root: &Path, path: &Path, cutoff: SystemTime) -> i
         return Ok(false);
     }
     fs::remove_file(&aside)?;
-    sync_dir(dir)?;
+    match sync_dir(dir) {
+        Ok(()) => {}
+        // A concurrent delete of the directory's last other object found it empty after
+        // this removal and pruned it: the removal happened, and the directory with it.
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     prune(root, dir);
     Ok(true)
 }

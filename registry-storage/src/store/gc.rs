@@ -47,6 +47,15 @@ use crate::layout;
 /// Manifests read at once during the walk of one repository.
 const CONCURRENT_READS: usize = 16;
 
+/// Repositories walked (and their deletions made) at once.
+const CONCURRENT_REPOSITORIES: usize = 8;
+
+/// Deletions of one kind in flight at once: in one repository (manifests, layer links),
+/// and in the blob sweep. Each deletion on a file system waits for its directory's sync;
+/// many in flight share the disk's flushes (one at a time: about 1.2 ms each on the
+/// 2-core machines, so a 10,000-image store's 25,000 deletions took 30 s).
+const CONCURRENT_DELETES: usize = 32;
+
 /// How long after its last claim a link is touched again: a quarter of the grace period.
 /// The sweep keeps everything younger than `delay + refresh`, so a claim protects what it
 /// answered for a whole `delay`.
@@ -127,6 +136,26 @@ enum Revision {
 #[derive(Default)]
 struct Ops(u64);
 
+/// What one repository's part of a pass found and did, merged into the report in
+/// catalog order.
+struct RepoOutcome {
+    name: String,
+    plan: RepoPlan,
+    manifests: usize,
+    usage: RepoBlobs,
+    deleted: Deleted,
+    ops: u64,
+}
+
+/// What one repository lost (or, in a dry run, would lose).
+#[derive(Default)]
+struct Deleted {
+    tags: Vec<String>,
+    manifests: Vec<String>,
+    swept_links: usize,
+    kept_as_new: usize,
+}
+
 impl Store {
     /// Runs one garbage collection pass over the whole store at `now`. Safe while this
     /// and other processes serve the same storage (see the module docs).
@@ -169,41 +198,41 @@ impl Store {
         report.blobs = data.len();
         let mut live = PassLiveSet::new();
         let mut usage_input = Vec::new();
-        for name in self.list_repositories().await? {
-            let Ok(repo) = name.parse::<RepoName>() else {
-                continue;
-            };
+        let repositories = self
+            .list_repositories()
+            .await?
+            .into_iter()
+            .filter_map(|name| Some((name.parse::<RepoName>().ok()?, name)))
+            .collect::<Vec<_>>()
+            .into_iter();
+        // Repositories are independent until the blob sweep: several are walked and
+        // cleaned at once, and merged in catalog order.
+        let params = &params;
+        let mut outcomes =
+            futures::stream::iter(repositories.map(move |(repo, name)| {
+                self.collect_repository(repo, name, options, params, cutoff)
+            }))
+            .buffered(CONCURRENT_REPOSITORIES);
+        while let Some(outcome) = outcomes.try_next().await? {
+            let name = &outcome.name;
             report.repositories += 1;
-            let scan = self.scan_repository(&repo, &mut ops).await?;
-            report.manifests += scan.snapshot.manifests.len();
-            let plan = gc::plan(
-                &scan.snapshot,
-                options.retention.for_repository(&name),
-                &params,
-            );
-            live.add(&name, &plan);
-            match &plan {
-                RepoPlan::Blocked { unreadable } => report
+            report.manifests += outcome.manifests;
+            ops.0 += outcome.ops;
+            live.add(name, &outcome.plan);
+            if let RepoPlan::Blocked { unreadable } = &outcome.plan {
+                report
                     .unreadable
-                    .extend(unreadable.iter().map(|d| format!("{name}@{d}"))),
-                RepoPlan::Sweep(sweep) if options.dry_run => {
-                    report
-                        .deleted_tags
-                        .extend(sweep.tags().iter().map(|t| format!("{name}:{t}")));
-                    report
-                        .deleted_manifests
-                        .extend(sweep.manifests().iter().map(|d| format!("{name}@{d}")));
-                    report.swept_links += sweep.layer_links().len();
-                }
-                RepoPlan::Sweep(sweep) => {
-                    self.apply(&repo, &scan, sweep, cutoff, &mut report, &mut ops)
-                        .await?;
-                }
+                    .extend(unreadable.iter().map(|d| format!("{name}@{d}")));
             }
-            usage_input.push(usage_after(&name, &scan.snapshot, Some(&plan)));
+            report.deleted_tags.extend(outcome.deleted.tags);
+            report.deleted_manifests.extend(outcome.deleted.manifests);
+            report.swept_links += outcome.deleted.swept_links;
+            report.kept_as_new += outcome.deleted.kept_as_new;
+            usage_input.push(outcome.usage);
         }
+        drop(outcomes);
 
-        match live.blob_sweep(&params) {
+        match live.blob_sweep(params) {
             Err(forbidden) => report.blob_sweep_skipped = Some(forbidden.to_string()),
             Ok(sweep) => {
                 // Links as they are now, after this pass's deletions: a link a claim kept
@@ -213,20 +242,36 @@ impl Store {
                 } else {
                     self.walk_layer_links(&mut ops).await?
                 };
-                for (digest, meta) in &data {
-                    if !sweep.may_delete(digest, millis(meta.modified)) || linked.contains(digest) {
-                        continue;
-                    }
-                    if !options.dry_run {
+                let doomed: Vec<(String, u64)> = data
+                    .iter()
+                    .filter(|(digest, meta)| {
+                        sweep.may_delete(digest, millis(meta.modified)) && !linked.contains(*digest)
+                    })
+                    .map(|(digest, meta)| (layout::blob_data(digest), meta.size))
+                    .collect();
+                if options.dry_run {
+                    report.deleted_blobs += doomed.len();
+                    report.freed_bytes += doomed.iter().map(|(_, size)| size).sum::<u64>();
+                } else {
+                    let backend = self.backend.clone();
+                    let deletions = doomed.into_iter().map(move |(key, size)| {
+                        let backend = backend.clone();
+                        async move {
+                            let deleted = backend.delete_if_older(&key, cutoff).await?;
+                            Ok::<_, StorageError>((deleted, size))
+                        }
+                    });
+                    let mut deletions =
+                        futures::stream::iter(deletions).buffer_unordered(CONCURRENT_DELETES);
+                    while let Some((deleted, size)) = deletions.try_next().await? {
                         ops.0 += 1;
-                        let key = layout::blob_data(digest);
-                        if !self.backend.delete_if_older(&key, cutoff).await? {
+                        if deleted {
+                            report.deleted_blobs += 1;
+                            report.freed_bytes += size;
+                        } else {
                             report.kept_as_new += 1;
-                            continue;
                         }
                     }
-                    report.deleted_blobs += 1;
-                    report.freed_bytes += meta.size;
                 }
             }
         }
@@ -283,16 +328,61 @@ impl Store {
         Ok(true)
     }
 
+    /// One repository's part of a pass: the walk, the plan, and (unless a dry run) the
+    /// deletions it allows.
+    async fn collect_repository(
+        &self,
+        repo: RepoName,
+        name: String,
+        options: &GcOptions,
+        params: &PassParams,
+        cutoff: SystemTime,
+    ) -> Result<RepoOutcome, StorageError> {
+        let mut ops = Ops::default();
+        let scan = self.scan_repository(&repo, &mut ops).await?;
+        let plan = gc::plan(
+            &scan.snapshot,
+            options.retention.for_repository(&name),
+            params,
+        );
+        let mut deleted = Deleted::default();
+        match &plan {
+            RepoPlan::Blocked { .. } => {}
+            RepoPlan::Sweep(sweep) if options.dry_run => {
+                deleted.tags = sweep.tags().iter().map(|t| format!("{name}:{t}")).collect();
+                deleted.manifests = sweep
+                    .manifests()
+                    .iter()
+                    .map(|d| format!("{name}@{d}"))
+                    .collect();
+                deleted.swept_links = sweep.layer_links().len();
+            }
+            RepoPlan::Sweep(sweep) => {
+                self.apply(&repo, &scan, sweep, cutoff, &mut deleted, &mut ops)
+                    .await?;
+            }
+        }
+        Ok(RepoOutcome {
+            manifests: scan.snapshot.manifests.len(),
+            usage: usage_after(&name, &scan.snapshot, Some(&plan)),
+            deleted,
+            ops: ops.0,
+            name,
+            plan,
+        })
+    }
+
     /// Deletes what one repository's plan allows, each object only if it is still as old
     /// as the walk saw it: tags, then manifests (their referrer entries first), then
     /// layer links, so an interrupted pass never leaves a link to a deleted object.
+    /// Within each kind the deletions run at once.
     async fn apply(
         &self,
         repo: &RepoName,
         scan: &Scan,
         sweep: &Sweep,
         cutoff: SystemTime,
-        report: &mut GcReport,
+        report: &mut Deleted,
         ops: &mut Ops,
     ) -> Result<(), StorageError> {
         let name = repo.as_str();
@@ -307,59 +397,95 @@ impl Store {
                 .await?;
             self.forget_cached_tag(&key);
             if deleted {
-                report.deleted_tags.push(format!("{name}:{tag}"));
+                report.tags.push(format!("{name}:{tag}"));
             } else {
                 report.kept_as_new += 1;
             }
         }
-        for digest in sweep.manifests() {
-            let key = layout::revision_link(repo, digest);
-            let seen = scan
-                .revision_times
-                .get(digest)
-                .copied()
-                .unwrap_or(UNIX_EPOCH);
-            let manifest_cutoff = cutoff.min(seen + Duration::from_nanos(1));
-            let subject = scan
-                .snapshot
-                .manifests
-                .get(digest)
-                .and_then(|m| m.refs.as_ref())
-                .and_then(|r| r.subject.clone());
+        let mut manifests = futures::stream::iter(
+            sweep
+                .manifests()
+                .to_vec()
+                .into_iter()
+                .map(move |digest| self.delete_manifest_revision(repo, scan, digest, cutoff)),
+        )
+        // In order, so the report lists them as the plan does.
+        .buffered(CONCURRENT_DELETES);
+        while let Some((digest, deleted)) = manifests.try_next().await? {
             ops.0 += 2;
-            let referrer = match &subject {
-                Some(subject) => {
-                    let entry = layout::referrer_link(repo, subject, digest);
-                    let descriptor = self.backend.get(&entry).await?;
-                    self.backend.delete(&entry).await?;
-                    descriptor.map(|d| (entry, d))
-                }
-                None => None,
-            };
-            let deleted = self.backend.delete_if_older(&key, manifest_cutoff).await?;
-            self.forget_cached_manifest(repo, &key);
             if deleted {
-                report.deleted_manifests.push(format!("{name}@{digest}"));
+                report.manifests.push(format!("{name}@{digest}"));
             } else {
-                // Pushed again since the walk: it keeps its place in its subject's list.
-                if let Some((entry, descriptor)) = referrer {
-                    self.backend.put(&entry, descriptor).await?;
-                }
                 report.kept_as_new += 1;
             }
         }
-        for digest in sweep.layer_links() {
-            let key = layout::layer_link(repo, digest);
-            let seen = scan.layer_times.get(digest).copied().unwrap_or(UNIX_EPOCH);
+        drop(manifests);
+        let links: Vec<(String, SystemTime)> = sweep
+            .layer_links()
+            .iter()
+            .map(|digest| {
+                let seen = scan.layer_times.get(digest).copied().unwrap_or(UNIX_EPOCH);
+                let link_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+                (layout::layer_link(repo, digest), link_cutoff)
+            })
+            .collect();
+        let backend = self.backend.clone();
+        let links = links.into_iter().map(move |(key, link_cutoff)| {
+            let backend = backend.clone();
+            async move { backend.delete_if_older(&key, link_cutoff).await }
+        });
+        let mut links = futures::stream::iter(links).buffer_unordered(CONCURRENT_DELETES);
+        while let Some(deleted) = links.try_next().await? {
             ops.0 += 1;
-            let link_cutoff = cutoff.min(seen + Duration::from_nanos(1));
-            if self.backend.delete_if_older(&key, link_cutoff).await? {
+            if deleted {
                 report.swept_links += 1;
             } else {
                 report.kept_as_new += 1;
             }
         }
         Ok(())
+    }
+
+    /// Deletes one manifest revision (its referrer entry first) if still as old as the
+    /// walk saw it; the digest, and whether it went.
+    async fn delete_manifest_revision(
+        &self,
+        repo: &RepoName,
+        scan: &Scan,
+        digest: Digest,
+        cutoff: SystemTime,
+    ) -> Result<(Digest, bool), StorageError> {
+        let key = layout::revision_link(repo, &digest);
+        let seen = scan
+            .revision_times
+            .get(&digest)
+            .copied()
+            .unwrap_or(UNIX_EPOCH);
+        let manifest_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+        let subject = scan
+            .snapshot
+            .manifests
+            .get(&digest)
+            .and_then(|m| m.refs.as_ref())
+            .and_then(|r| r.subject.clone());
+        let referrer = match &subject {
+            Some(subject) => {
+                let entry = layout::referrer_link(repo, subject, &digest);
+                let descriptor = self.backend.get(&entry).await?;
+                self.backend.delete(&entry).await?;
+                descriptor.map(|d| (entry, d))
+            }
+            None => None,
+        };
+        let deleted = self.backend.delete_if_older(&key, manifest_cutoff).await?;
+        self.forget_cached_manifest(repo, &key);
+        if !deleted {
+            // Pushed again since the walk: it keeps its place in its subject's list.
+            if let Some((entry, descriptor)) = referrer {
+                self.backend.put(&entry, descriptor).await?;
+            }
+        }
+        Ok((digest, deleted))
     }
 
     /// Walks one repository: tags, manifest revisions (each manifest read and parsed for
