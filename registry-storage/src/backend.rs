@@ -151,7 +151,17 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// keeps the object (it looks new) or recreates it after the delete: an object written
     /// or touched after `cutoff` is never lost. This is what lets garbage collection run
     /// beside pushes in other processes and replicas without a lock.
+    ///
+    /// The deletion is atomic but may not be durable until [`Backend::sync_deletions`]:
+    /// garbage collection deletes thousands of objects and makes them durable in one step
+    /// where its order matters (links before the data they name).
     async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError>;
+
+    /// Makes every `delete_if_older` deletion made so far durable. The default does
+    /// nothing, for backends whose deletions are durable when they return.
+    async fn sync_deletions(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// An appending writer from [`Backend::append`].

@@ -52,6 +52,8 @@ use crate::error::StorageError;
 pub struct FsBackend {
     root: Arc<Path>,
     syncs: Arc<syncs::PendingSyncs>,
+    /// Directories of `delete_if_older` removals not yet synced (`sync_deletions`).
+    unsynced_deletions: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl FsBackend {
@@ -61,6 +63,7 @@ impl FsBackend {
         FsBackend {
             root: Arc::from(root.into()),
             syncs: Arc::default(),
+            unsynced_deletions: Arc::default(),
         }
     }
 
@@ -227,6 +230,32 @@ impl Backend for FsBackend {
         let path = self.path(key)?;
         self.syncs.forget(&path);
         let root = self.root.clone();
-        run_blocking(key, move || aging::delete_if_older(&root, &path, cutoff)).await
+        let dir = path.parent().map(Path::to_path_buf);
+        let deleted =
+            run_blocking(key, move || aging::delete_if_older(&root, &path, cutoff)).await?;
+        if let (true, Some(dir)) = (deleted, dir) {
+            self.unsynced_deletions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(dir);
+        }
+        Ok(deleted)
+    }
+
+    async fn sync_deletions(&self) -> Result<(), StorageError> {
+        let dirs = std::mem::take(
+            &mut *self
+                .unsynced_deletions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let root = self.root.clone();
+        run_blocking("sync of deleted objects' directories", move || {
+            aging::sync_deletions(&root, &dirs)
+        })
+        .await
     }
 }
