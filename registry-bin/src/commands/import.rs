@@ -170,7 +170,12 @@ fn render_summary(s: &Summary, from: &Path, to: &Path, mode: &str, elapsed: Dura
     let mut out = String::new();
     let count =
         |c: import::Count| format!("{} imported, {} already present", c.imported, c.present);
-    if s.wrote_nothing() {
+    if s.repositories == 0 {
+        out.push_str(&format!(
+            "nothing to import: {} holds no repositories\n",
+            from.display()
+        ));
+    } else if s.wrote_nothing() {
         out.push_str(&format!(
             "nothing to import: everything in {} is already in {}\n",
             from.display(),
@@ -251,6 +256,18 @@ mod tests {
 
     #[test]
     fn a_rerun_says_it_had_nothing_to_do() {
+        let empty = Summary::default();
+        let text = render_summary(
+            &empty,
+            Path::new("/old"),
+            Path::new("/new"),
+            "copies",
+            Duration::from_secs(1),
+        );
+        assert!(
+            text.starts_with("nothing to import: /old holds no repositories\n"),
+            "{text}"
+        );
         let s = Summary {
             repositories: 2,
             ..Summary::default()
