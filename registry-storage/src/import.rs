@@ -56,8 +56,8 @@ use crate::error::StorageError;
 use crate::store::Store;
 use manifests::Small;
 
-/// Small objects (links, manifests, tags) written at once: each is a synced write, so a
-/// few in flight keep the disk busy.
+/// Small objects (links, manifests, tags) written or looked up at once: each is a synced
+/// write or a round trip, so a few in flight keep the disk busy.
 const CONCURRENT_SMALL: usize = 16;
 
 /// How to run an import.
@@ -113,12 +113,14 @@ pub async fn import(
     }
     let mut blobs = Vec::with_capacity(firsts.len());
     let mut total_bytes = 0;
-    for (digest, repo) in firsts {
-        match source
-            .blob_size(digest)
-            .await
-            .map_err(ImportError::Source)?
-        {
+    let mut sizes = futures::stream::iter(firsts)
+        .map(|(digest, repo)| async move {
+            let size = source.blob_size(digest).await;
+            size.map(|size| (digest, repo, size))
+        })
+        .buffered(CONCURRENT_SMALL);
+    while let Some((digest, repo, size)) = sizes.try_next().await.map_err(ImportError::Source)? {
+        match size {
             Some(size) => {
                 total_bytes += size;
                 blobs.push((digest, repo, size));

@@ -45,8 +45,10 @@ pub struct ImportArgs {
     pub link: bool,
 }
 
-/// Blobs moved at once: two hash while two wait on the disk.
-const CONCURRENCY: usize = 4;
+/// Blobs moved at once. Large blobs are bound by hashing (one core each), small ones by
+/// the synced writes each needs (four): enough in flight to keep both cores and the
+/// disk busy with small blobs, at a few MiB of buffers each.
+const CONCURRENCY: usize = 16;
 
 /// Runs the import into the storage at `root`. `Ok(true)` when nothing was left out.
 pub fn run(args: &ImportArgs, root: &Path) -> Result<bool, String> {

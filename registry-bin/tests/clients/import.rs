@@ -3,7 +3,8 @@
 //! two-platform index, an untagged manifest, a tag deleted through the API), a corrupt
 //! blob planted in its storage, then stopped and imported: copied into one root,
 //! hard-linked into another. This registry then serves each root and skopeo pulls every
-//! image back, bytes and digests compared with what Distribution served. An import killed
+//! image back, bytes and digests compared with what Distribution served; containerd
+//! (`ctr`) pulls the index and the Docker image from the copy. An import killed
 //! with SIGKILL part way finishes when run again.
 
 use std::os::unix::fs::MetadataExt;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::harness::containerd::Containerd;
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
 use crate::harness::{need, raw, run, Endpoint, Image, Index, Layout, Registry, Scheme, PASS};
@@ -347,6 +349,16 @@ fn a_distribution_storage_is_imported_copied_and_linked_with_damage_left_out() {
         let res = raw::get(ours, &format!("/v2/rot/img/blobs/{}", bad.digest));
         assert_eq!(res.status, 404, "{step}: the corrupt blob");
         raw::assert_blobs(ours, "rot/img", &[&rot.layers[0], &rot.config], step);
+        if step == "copied" {
+            // containerd too, as a Kubernetes node would pull after the move.
+            let node = Containerd::start(ours);
+            for (repo, reference) in [("multi/arch", "all"), ("team/app/web", "docker")] {
+                let r = ours.image_ref(repo, reference);
+                let step = format!("ctr images pull --all-platforms {r}");
+                run(&step, node.remote("pull").arg("--all-platforms").arg(&r));
+                node.assert_complete(&r, &step);
+            }
+        }
     }
 }
 

@@ -23,11 +23,15 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use registry_core::{Digest, RepoName, Tag};
 
 use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
 use crate::fs::FsBackend;
+
+/// Link files read at once while scanning.
+const CONCURRENT_READS: usize = 16;
 
 /// Where Distribution's filesystem driver keeps everything, under its `rootdirectory`.
 pub const V2: &str = "docker/registry/v2";
@@ -171,25 +175,35 @@ impl Distribution {
     /// The `<alg>/<hex>/link` entries under `dir`.
     async fn links(&self, dir: &str) -> Result<Linked, StorageError> {
         let mut linked = Linked::default();
+        let mut entries = Vec::new();
         for alg in self.backend.list(dir).await? {
             for hex in self.backend.list(&format!("{dir}/{alg}")).await? {
                 let key = format!("{dir}/{alg}/{hex}/link");
-                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else {
-                    linked.unreadable.push(Unreadable {
+                match format!("{alg}:{hex}").parse::<Digest>() {
+                    Ok(digest) => entries.push((key, digest)),
+                    Err(_) => linked.unreadable.push(Unreadable {
                         key,
                         why: format!("{alg}/{hex} is not a digest"),
-                    });
-                    continue;
-                };
-                match self.read_link(&key).await? {
-                    None => {} // deleted
-                    Some(Ok(target)) if target == digest => linked.digests.push(digest),
-                    Some(Ok(target)) => linked.unreadable.push(Unreadable {
-                        key,
-                        why: format!("links to {target}, not to {digest}"),
                     }),
-                    Some(Err(why)) => linked.unreadable.push(Unreadable { key, why }),
                 }
+            }
+        }
+        // One small read each: several at once, or a large store takes long to scan.
+        let mut reads = futures::stream::iter(entries)
+            .map(|(key, digest)| async move {
+                let link = self.read_link(&key).await?;
+                Ok::<_, StorageError>((key, digest, link))
+            })
+            .buffered(CONCURRENT_READS);
+        while let Some((key, digest, link)) = reads.try_next().await? {
+            match link {
+                None => {} // deleted
+                Some(Ok(target)) if target == digest => linked.digests.push(digest),
+                Some(Ok(target)) => linked.unreadable.push(Unreadable {
+                    key,
+                    why: format!("links to {target}, not to {digest}"),
+                }),
+                Some(Err(why)) => linked.unreadable.push(Unreadable { key, why }),
             }
         }
         linked.digests.sort();
