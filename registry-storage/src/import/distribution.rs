@@ -157,7 +157,8 @@ impl Distribution {
 
     /// Size of a blob's bytes; `None` when its data file is missing.
     pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
-        self.backend.stat(&Self::blob_key(digest)).await
+        let meta = self.backend.stat(&Self::blob_key(digest)).await?;
+        Ok(meta.map(|m| m.size))
     }
 
     /// A blob's bytes, streamed.

@@ -107,6 +107,13 @@ pub(super) async fn import_manifest(
     if !missing.is_empty() {
         return skip(SkipReason::ManifestNeedsBlobs { missing });
     }
+    // As a push does: the children an index names are claimed, so a garbage collection
+    // pass running meanwhile cannot take them for untagged leftovers.
+    let children = parsed.manifests.iter().map(|m| &m.digest);
+    store
+        .claim_manifests(repo, children)
+        .await
+        .map_err(target)?;
     store
         .put_validated_manifest(repo, digest, &parsed, bytes)
         .await
@@ -119,7 +126,8 @@ pub(super) async fn import_manifest(
     Ok((Small::Imported, referrer))
 }
 
-/// The blobs `parsed` needs that are not linked in `repo`, every one.
+/// The blobs `parsed` needs that are not linked in `repo`, every one. Those found are
+/// claimed ([`Store::repo_blob_size`]), as the push's check claims them.
 async fn missing_blobs(
     store: &Store,
     repo: &RepoName,

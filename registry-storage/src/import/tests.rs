@@ -402,3 +402,28 @@ fn a_missing_layout_is_an_error_naming_it() {
     let err = Distribution::open(dir.path()).unwrap_err();
     assert!(err.key().ends_with("docker/registry/v2"), "{err}");
 }
+
+#[tokio::test]
+async fn hard_links_across_file_systems_are_refused_before_anything_is_written() {
+    let source = Source::new();
+    source.image("x", Some(OCI_MANIFEST), &[b"data"], "");
+    // procfs is never the file system of a temp dir.
+    let elsewhere = FsBackend::new("/proc");
+    let store = Store::new(Arc::new(elsewhere.clone()));
+    let distribution = Distribution::open(source.root.path()).unwrap();
+    let options = Options {
+        transfer: Transfer::HardLink(elsewhere),
+        mint: &mint,
+        concurrency: 2,
+    };
+    let err = import(&store, &distribution, &options, &Progress::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ImportError::CrossDevice {
+            from: source.v2(),
+            to: "/proc".into(),
+        }
+    );
+}
