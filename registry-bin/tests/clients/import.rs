@@ -103,8 +103,15 @@ fn import(from: &Path, to: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Standard output, with standard error after it when there is any (so a failed
+/// assertion shows why the command failed).
 fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.stderr.is_empty() {
+        text.push_str("\n--- stderr\n");
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    text
 }
 
 /// What Distribution served for each reference before it stopped: (repo, reference,
@@ -400,10 +407,9 @@ fn an_import_killed_part_way_finishes_when_run_again() {
             Instant::now() < deadline,
             "the import wrote no blob in 60 s"
         );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended before the kill"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended before the kill: {status}");
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
