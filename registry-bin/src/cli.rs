@@ -36,6 +36,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Report the bytes each repository holds (logical and unique).
     Du(DuArgs),
+    /// Import a standard registry's (CNCF Distribution) filesystem storage, verified.
+    Import(crate::commands::import::ImportArgs),
 }
 
 /// The config file, by flag or positionally as the standard registry takes it.

@@ -22,6 +22,12 @@ fn main() -> ExitCode {
         }
         Command::Gc(args) => maintain(&args.file, |s| maintenance::gc_command(s, &args)),
         Command::Du(args) => maintain(&args.file, |s| maintenance::du_command(s, args.json)),
+        Command::Import(args) => match import(&args) {
+            // Ran to the end but left objects out (listed in the summary).
+            Ok(false) => return ExitCode::from(1),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,6 +100,19 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(app::run(settings, shutdown_signal()))
+}
+
+/// `registry import`: the target storage is the one `registry serve` would use.
+fn import(args: &commands::import::ImportArgs) -> Result<bool, String> {
+    let target = ServeArgs {
+        storage: args.storage.clone(),
+        ..ServeArgs::default()
+    };
+    let (settings, warnings) = settings(args.config.as_deref(), &target)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    commands::import::run(args, &settings.storage)
 }
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.

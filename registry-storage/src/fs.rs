@@ -84,6 +84,16 @@ impl FsBackend {
         &self.root
     }
 
+    /// Makes the file `source`, outside the root, the new object `key` by a hard link: no
+    /// byte is copied and both names share the file from then on. For imports from
+    /// another storage on the same file system; `key` must not exist yet. Fails with the
+    /// system's error, `EXDEV` across file systems.
+    pub async fn hard_link_from(&self, source: &Path, key: &str) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        let source = source.to_path_buf();
+        run_blocking(key, move || blocking::hard_link(&source, &path)).await
+    }
+
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
         check_key(key)?;
         Ok(self.root.join(key))

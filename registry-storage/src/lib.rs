@@ -18,6 +18,7 @@
 //! - [`layout`]: every key the store uses, in one place, with a tree diagram.
 //! - [`store`]: `Store`, registry semantics over any backend.
 //! - [`fs`]: `FsBackend`, files under a root: temp file, fsync, rename, fsync dir.
+//! - [`import`]: importing a CNCF Distribution filesystem storage, verified, resumable.
 //! - [`memory`]: `MemoryBackend`, a map in memory, for tests and embedders.
 //! - [`conformance`]: the suite every backend runs (hidden from docs; used by tests).
 
@@ -29,6 +30,7 @@
 pub mod backend;
 pub mod error;
 pub mod fs;
+pub mod import;
 pub mod layout;
 pub mod memory;
 pub mod store;

@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`htpasswd`]: `registry htpasswd USER` prints a bcrypt `USER:$2y$...` line.
+//! - [`import`]: `registry import --from-distribution DIR` moves a standard registry's
+//!   storage into this one's (the one command here that writes to the storage).
 //! - [`pull_secret`]: `registry pull-secret` prints a Kubernetes image pull Secret.
 //! - [`names`]: validated host and Kubernetes object names.
 
@@ -17,6 +19,7 @@ use std::io::{BufRead, StdinLock, StdoutLock};
 use std::process::ExitCode;
 
 pub mod htpasswd;
+pub mod import;
 pub mod names;
 pub mod pull_secret;
 

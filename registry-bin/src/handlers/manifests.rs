@@ -181,20 +181,10 @@ async fn store(
     parsed: &Manifest,
     bytes: Bytes,
 ) -> Result<(), ApiError> {
-    let size = bytes.len() as u64;
     shared
         .store
-        .put_manifest(name, digest, parsed.media_type, bytes)
+        .put_validated_manifest(name, digest, parsed, bytes)
         .await?;
-    if let Some(subject) = &parsed.subject {
-        let descriptor = parsed.referrer_descriptor(digest.clone(), size);
-        let json = serde_json::to_vec(&descriptor)
-            .map_err(|e| ApiError::Internal(format!("encoding a referrer descriptor: {e}")))?;
-        shared
-            .store
-            .add_referrer(name, &subject.digest, digest, json.into())
-            .await?;
-    }
     Ok(())
 }
 

@@ -24,7 +24,7 @@ fn now_unix_millis() -> u64 {
 
 /// A new upload id: a UUIDv7 of the clock and 74 random bits (taken from a v4 UUID, so
 /// the random source is the one every other id uses).
-fn new_id() -> UploadId {
+pub(crate) fn new_id() -> UploadId {
     let random = uuid::Uuid::new_v4().into_bytes();
     let mut bits = [0u8; 10];
     bits.copy_from_slice(&random[6..]);

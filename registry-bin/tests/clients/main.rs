@@ -17,6 +17,7 @@
 //! | `oci_client` | the `oci-client` crate         | cargo        |
 //! | `concurrent` | several of them at once        |              |
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
+//! | `import`     | `registry import` from Distribution 2.8.2 (`docker-registry`), skopeo | apt |
 
 #![allow(clippy::unwrap_used)]
 
@@ -29,6 +30,7 @@ mod test_ca;
 mod buildah;
 mod concurrent;
 mod containerd;
+mod import;
 mod notifications;
 mod oci_client;
 mod oras;

@@ -197,6 +197,17 @@ pub(super) fn rename(from: &Path, to: &Path) -> io::Result<bool> {
     Ok(moved)
 }
 
+/// Makes `path` a second name of the existing file `source` (a hard link), creating
+/// `path`'s parents, and makes the new entry durable. The file's bytes are not touched.
+pub(super) fn hard_link(source: &Path, path: &Path) -> io::Result<()> {
+    let dir = parent(path)?;
+    // NotFound from a missing source would be retried as a pruned directory: ask first.
+    fs::metadata(source)?;
+    let ((), made) = in_dir(dir, || fs::hard_link(source, path))?;
+    sync_dir(dir)?;
+    sync_new_entries(&made)
+}
+
 /// Deletes a file or a directory tree, then the directories that left empty.
 pub(super) fn delete(root: &Path, path: &Path) -> io::Result<bool> {
     let meta = match fs::symlink_metadata(path) {

@@ -7,6 +7,7 @@
 //! of a subject is one `list` and no manifest parsing.
 
 use bytes::Bytes;
+use registry_core::manifest::Manifest;
 use registry_core::{Digest, RepoName};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,44 @@ impl Store {
             cache.forget_manifest(&key);
         }
         result
+    }
+
+    /// Stores a manifest `registry_core::manifest::validate` accepted, as a manifest push
+    /// does: [`Store::put_manifest`], then, when it has a `subject`, its referrers entry
+    /// (after the manifest it describes, like every link).
+    pub async fn put_validated_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        manifest: &Manifest,
+        bytes: Bytes,
+    ) -> Result<(), StorageError> {
+        let size = bytes.len() as u64;
+        self.put_manifest(repo, digest, manifest.media_type, bytes)
+            .await?;
+        let Some(subject) = &manifest.subject else {
+            return Ok(());
+        };
+        let descriptor = manifest.referrer_descriptor(digest.clone(), size);
+        let json = serde_json::to_vec(&descriptor).map_err(|e| {
+            StorageError::io(
+                layout::referrer_link(repo, &subject.digest, digest),
+                std::io::Error::other(e),
+            )
+        })?;
+        self.add_referrer(repo, &subject.digest, digest, json.into())
+            .await
+    }
+
+    /// Whether `referrer` is recorded as a referrer of `subject` in `repo`.
+    pub async fn has_referrer(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<bool, StorageError> {
+        let key = layout::referrer_link(repo, subject, referrer);
+        Ok(self.backend.stat(&key).await?.is_some())
     }
 
     /// The manifest if `repo` has it (revision link present) and its bytes exist.

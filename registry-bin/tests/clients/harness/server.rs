@@ -95,6 +95,16 @@ impl Registry {
     /// `--config <file>` written there; the harness's flags take precedence
     /// over the file).
     pub fn start_with(scheme: Scheme, extra: impl FnOnce(&Path, &mut Command)) -> Registry {
+        Registry::start_on(scheme, None, extra)
+    }
+
+    /// Like [`Registry::start_with`], serving the storage at `storage` when
+    /// given (left in place when the registry stops) instead of a fresh one.
+    pub fn start_on(
+        scheme: Scheme,
+        storage: Option<&Path>,
+        extra: impl FnOnce(&Path, &mut Command),
+    ) -> Registry {
         need("htpasswd", "apache2-utils");
         let data = tempfile::tempdir().unwrap();
         let htpasswd = data.path().join("htpasswd");
@@ -104,7 +114,7 @@ impl Registry {
             .unwrap();
         assert!(line.status.success(), "htpasswd -Bbn failed");
         std::fs::write(&htpasswd, &line.stdout).unwrap();
-        let storage = data.path().join("storage");
+        let storage = storage.map_or_else(|| data.path().join("storage"), Path::to_path_buf);
         let mut cmd = spawn::command();
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--storage"])
             .arg(&storage)
