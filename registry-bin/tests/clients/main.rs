@@ -17,6 +17,7 @@
 //! | `oci_client` | the `oci-client` crate         | cargo        |
 //! | `concurrent` | several of them at once        |              |
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
+//! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
 
 #![allow(clippy::unwrap_used)]
 
@@ -34,3 +35,5 @@ mod oci_client;
 mod oras;
 mod podman;
 mod skopeo;
+mod ui;
+mod webdriver;
