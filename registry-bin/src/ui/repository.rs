@@ -53,12 +53,12 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
         @if let Some(deleted) = ctx.param("deleted") {
             p class="notice" role="status" { "Deleted " code { (deleted) } "." }
         }
-        p { (tags.len()) " tags" @if tags.len() > rows.len() { ", showing " (rows.len()) } "." }
+        p { (tags.len()) @if tags.len() == 1 { " tag" } @else { " tags" } @if tags.len() > rows.len() { ", showing " (rows.len()) } "." }
         @if rows.is_empty() {
             p { "No tags on this page." }
         } @else {
             div class="table" {
-                table id="tags" {
+                table id="tags" class="cards" {
                     thead {
                         tr {
                             th scope="col" { "Tag" }
@@ -125,13 +125,13 @@ fn tag_row(ctx: &Ctx<'_>, repo: &str, row: &Row, may_delete: bool) -> Markup {
             @match &row.summary {
                 Err(why) => { td colspan="4" class="muted" { (why) } }
                 Ok(summary) => {
-                    td { a href=(layout::manifest_href(repo, &summary.digest)) { (layout::short_digest(&summary.digest)) } }
-                    td { (layout::size(summary.size)) }
-                    td { (platforms(repo, summary)) }
-                    td { (referrer_counts(&row.referrers)) }
+                    td data-label="Digest" { a href=(layout::manifest_href(repo, &summary.digest)) { (layout::short_digest(&summary.digest)) } }
+                    td data-label="Size" { (layout::size(summary.size)) }
+                    td data-label="Platforms" { (platforms(repo, summary)) }
+                    td data-label="Referrers" { (referrer_counts(&row.referrers)) }
                 }
             }
-            td { (layout::pull_lines(&ctx.host, repo, &row.tag)) }
+            td data-label="Pull" { (layout::pull_lines(&ctx.host, repo, &row.tag)) }
             @if may_delete {
                 td { a class="button danger" href={ "r/" (repo) "/-/delete?reference=" (row.tag) } { "Delete " span class="muted" { (row.tag) } } }
             }

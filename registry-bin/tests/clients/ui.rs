@@ -175,7 +175,7 @@ async fn browse_what_skopeo_pushed_and_delete_with_rights_only() {
         browser
             .attrs(&format!("{row} [data-digest]"), "data-digest")
             .await,
-        [index.index.digest.clone()]
+        [index.index.digest.as_str()]
     );
     let total: u64 = index.images.iter().map(bytes_of).sum();
     assert_eq!(
@@ -200,6 +200,14 @@ async fn browse_what_skopeo_pushed_and_delete_with_rights_only() {
     );
     assert_eq!(browser.find_all("a.danger").await.len(), 1, "ci may delete");
     browser.screenshot("repository").await;
+    // On a phone the page does not scroll sideways (wide tables scroll in their box).
+    browser.resize(390, 844).await;
+    let fits = browser
+        .eval("return document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, true, "the page is wider than a phone");
+    browser.screenshot("repository-phone").await;
+    browser.resize(1100, 900).await;
 
     // A platform's image: layers with digests and sizes, the config.
     browser

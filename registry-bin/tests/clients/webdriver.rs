@@ -247,6 +247,12 @@ impl Browser {
             .await
     }
 
+    /// Resizes the window (a phone is about 390 × 844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .await;
+    }
+
     /// Saves a PNG of the viewport under `target/ui-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.get("/screenshot").await;
