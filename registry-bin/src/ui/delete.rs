@@ -28,6 +28,8 @@ enum Refused {
     NoRights,
     #[error("Deleting is turned off on this registry.")]
     Disabled,
+    #[error("The registry is read-only for maintenance: pulls work, deletes are refused.")]
+    ReadOnly,
     #[error("This form came from another site, or has expired; reload the page and try again.")]
     Forged,
 }
@@ -46,6 +48,9 @@ fn check_rights(ctx: &Ctx<'_>, name: &RepoName, reference: &Reference) -> Result
     .map_err(|_| Refused::NoRights)?;
     if !ctx.shared.delete_enabled {
         return Err(Refused::Disabled);
+    }
+    if ctx.shared.read_only {
+        return Err(Refused::ReadOnly);
     }
     Ok(())
 }

@@ -128,10 +128,10 @@ impl Ctx<'_> {
             .authorize(self.identity, Some(repo), action)
     }
 
-    /// Whether a delete button is shown: deletes are on and the caller has
-    /// delete rights (the POST checks again).
+    /// Whether a delete button is shown: deletes are on, the registry is
+    /// not read-only, and the caller has delete rights (the POST checks again).
     fn may_delete(&self, repo: &RepoName) -> bool {
-        self.shared.delete_enabled && self.may(repo, Action::Delete)
+        self.shared.delete_enabled && !self.shared.read_only && self.may(repo, Action::Delete)
     }
 
     fn message(&self, status: StatusCode, text: &str) -> Reply {

@@ -525,3 +525,30 @@ async fn the_page_works_under_a_prefix_and_turns_off() {
         .unwrap();
     assert_eq!(api.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_follow_the_registry_switches() {
+    for (env, refusal) in [
+        ("REGISTRY_STORAGE_DELETE_ENABLED", "turned off"),
+        ("REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED", "read-only"),
+    ] {
+        let flag = if env.contains("DELETE") {
+            "false"
+        } else {
+            "true"
+        };
+        let registry = Registry::start_with(Scheme::Http, &[], "", &[(env, flag)]);
+        let ep = &registry.endpoint;
+        let confirm = http(
+            reqwest::Method::GET,
+            ep,
+            "r/apps/x/-/delete?reference=v1",
+            (USER, PASS),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(confirm.status(), 403, "{env}");
+        assert!(confirm.text().await.unwrap().contains(refusal), "{env}");
+    }
+}
