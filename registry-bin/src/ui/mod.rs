@@ -50,7 +50,7 @@ use http::{Method, StatusCode};
 use registry_auth::{Action, Identity};
 use registry_core::RepoName;
 
-pub use overview::{GcPass, RepositoryUsage, UsageReport};
+pub use overview::{GcPass, UsageReport};
 
 use crate::body::RequestBody;
 use crate::config::UrlMode;

@@ -2,20 +2,23 @@
 //! garbage-collection passes.
 //!
 //! # The hook for garbage collection
-//! Exact usage (bytes only this repository holds, shared bytes, what a pass
-//! would free) and pass history are garbage collection's to know. It plugs in
-//! by implementing [`UsageReport`] and handing it to
+//! Exact usage (what a pull of every tag moves, what deleting the repository
+//! would free) and pass history are garbage collection's to know. It plugs
+//! in by implementing [`UsageReport`] (returning `registry_core::gc::Usage`,
+//! what `registry_core::gc::usage` computes during a pass) and handing it to
 //! [`RegistryBuilder::ui`](crate::RegistryBuilder::ui) in
 //! [`UiOptions::usage`](super::UiOptions). Until then the page computes
-//! what it can by reading manifests: for each repository, the distinct blobs
-//! its tagged manifests (and their index children) reference, each counted
-//! once, at most [`MANIFEST_BUDGET`] manifests per request.
+//! the `logical` half itself with the same function: for each repository,
+//! the distinct blobs its tagged manifests (and their index children)
+//! reference, at most [`MANIFEST_BUDGET`] manifests per request; `unique`
+//! needs the layer links only a pass walks, so it is not shown.
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use http::StatusCode;
 use maud::{html, Markup};
+use registry_core::gc::{self, RepoBlobs, Usage};
 use registry_core::manifest::ManifestKind;
 use registry_core::{Digest, RepoName, Tag};
 use registry_storage::Store;
@@ -30,19 +33,6 @@ pub const MANIFEST_BUDGET: usize = 2_000;
 
 /// Passes shown.
 const PASSES_SHOWN: usize = 10;
-
-/// Storage of one repository, as a usage report knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepositoryUsage {
-    /// The repository.
-    pub repository: String,
-    /// Bytes of every blob the repository references, each counted once.
-    pub bytes: u64,
-    /// Tags.
-    pub tags: usize,
-    /// Manifests (tagged or not).
-    pub manifests: usize,
-}
 
 /// One garbage-collection pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,40 +55,52 @@ pub struct GcPass {
 #[async_trait]
 pub trait UsageReport: Send + Sync + std::fmt::Debug {
     /// Usage of every repository as of the last pass; `None` before the first.
-    async fn repositories(&self) -> Option<Vec<RepositoryUsage>>;
+    async fn usage(&self) -> Option<Usage>;
     /// The most recent passes, newest first.
     async fn gc_passes(&self) -> Vec<GcPass>;
 }
 
+/// One row of the chart.
+#[derive(Debug)]
+struct Row {
+    repository: String,
+    tags: usize,
+    /// Manifests reached from the tags (computed rows only).
+    manifests: Option<usize>,
+    /// What a pull of every tag moves.
+    logical: u64,
+    /// What deleting the repository would free (reported rows only).
+    unique: Option<u64>,
+}
+
 /// `GET <prefix>overview`.
 pub async fn page(ctx: &Ctx<'_>) -> ApiResult {
-    let may = |r: &str| {
-        r.parse::<RepoName>()
-            .is_ok_and(|name| may_pull(ctx.shared.authorizer.as_ref(), ctx.identity, &name))
-    };
+    let store = &ctx.shared.store;
+    let visible: Vec<String> = store
+        .list_repositories()
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.parse::<RepoName>()
+                .is_ok_and(|name| may_pull(ctx.shared.authorizer.as_ref(), ctx.identity, &name))
+        })
+        .collect();
     let reported = match &ctx.ui.usage {
-        Some(report) => report.repositories().await,
+        Some(report) => report.usage().await,
         None => None,
     };
-    let (mut usage, source) = match reported {
-        Some(all) => (
-            all.into_iter().filter(|u| may(&u.repository)).collect(),
-            Source::Report,
-        ),
+    let (mut rows, source) = match reported {
+        Some(usage) => (reported_rows(store, &visible, usage).await?, Source::Report),
         None => {
-            let repositories: Vec<String> = ctx
-                .shared
-                .store
-                .list_repositories()
-                .await?
-                .into_iter()
-                .filter(|r| may(r))
-                .collect();
-            let (usage, complete) = compute(&ctx.shared.store, &repositories).await?;
-            (usage, Source::Computed { complete })
+            let (rows, complete) = compute(store, &visible).await?;
+            (rows, Source::Computed { complete })
         }
     };
-    usage.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.repository.cmp(&b.repository)));
+    rows.sort_by(|a, b| {
+        b.logical
+            .cmp(&a.logical)
+            .then(a.repository.cmp(&b.repository))
+    });
     let passes = match &ctx.ui.usage {
         Some(report) => Some(report.gc_passes().await),
         None => None,
@@ -106,7 +108,7 @@ pub async fn page(ctx: &Ctx<'_>) -> ApiResult {
     let main = html! {
         h2 { "Storage per repository" }
         p class="muted" { (source.describe()) }
-        (chart(&usage))
+        @if rows.is_empty() { p { "No repositories you may pull." } } @else { (chart(&rows)) }
         h2 { "Garbage collection" }
         @match passes {
             None => p class="muted" { "No garbage-collection history is recorded by this registry." },
@@ -125,27 +127,64 @@ enum Source {
 impl Source {
     fn describe(&self) -> &'static str {
         match self {
-            Source::Report => "From the last garbage-collection pass. Blobs shared by repositories count in each.",
-            Source::Computed { complete: true } => "Computed from the tagged manifests: config and layers, each blob counted once per repository, shared blobs in each.",
+            Source::Report => "From the last garbage-collection pass. Size: what a pull of every tag moves (blobs shared with other repositories included); unique: what deleting the repository would free.",
+            Source::Computed { complete: true } => "Computed from the tagged manifests: what a pull of every tag moves, each blob counted once (blobs shared with other repositories included).",
             Source::Computed { complete: false } => "Computed from the tagged manifests, but not all of them were read (too many for one page): sizes are lower bounds.",
         }
     }
 }
 
-fn chart(usage: &[RepositoryUsage]) -> Markup {
-    let largest = usage.iter().map(|u| u.bytes).max().unwrap_or(0).max(1);
+/// The report's rows for the repositories the caller may pull, with tag counts.
+async fn reported_rows(
+    store: &Store,
+    visible: &[String],
+    usage: Usage,
+) -> Result<Vec<Row>, ApiError> {
+    let mut rows = Vec::new();
+    for u in usage.repositories {
+        if visible.binary_search(&u.repository).is_err() {
+            continue;
+        }
+        let tags = match u.repository.parse::<RepoName>() {
+            Ok(name) => store.list_tags(&name).await?.map_or(0, |t| t.len()),
+            Err(_) => 0,
+        };
+        rows.push(Row {
+            repository: u.repository,
+            tags,
+            manifests: None,
+            logical: u.logical,
+            unique: Some(u.unique),
+        });
+    }
+    Ok(rows)
+}
+
+fn chart(rows: &[Row]) -> Markup {
+    let largest = rows.iter().map(|r| r.logical).max().unwrap_or(0).max(1);
+    let reported = rows.iter().any(|r| r.unique.is_some());
     html! {
         div class="table" {
-            table id="usage" {
-                thead { tr { th scope="col" { "Repository" } th scope="col" { "Tags" } th scope="col" { "Manifests" } th scope="col" { "Size" } th scope="col" { span class="muted" { "Share of the largest" } } } }
+            table id="usage" class="cards" {
+                thead {
+                    tr {
+                        th scope="col" { "Repository" }
+                        th scope="col" { "Tags" }
+                        @if !reported { th scope="col" { "Manifests" } }
+                        th scope="col" { "Size" }
+                        @if reported { th scope="col" { "Unique" } }
+                        th scope="col" { span class="muted" { "Share of the largest" } }
+                    }
+                }
                 tbody {
-                    @for u in usage {
-                        @let percent = u.bytes.saturating_mul(100) / largest;
-                        tr data-repository=(u.repository) {
-                            th scope="row" { a href={ "r/" (u.repository) } { (u.repository) } }
-                            td { (u.tags) }
-                            td { (u.manifests) }
-                            td { (layout::size(u.bytes)) }
+                    @for r in rows {
+                        @let percent = r.logical.saturating_mul(100) / largest;
+                        tr data-repository=(r.repository) {
+                            th scope="row" { a href={ "r/" (r.repository) } { (r.repository) } }
+                            td data-label="Tags" { (r.tags) }
+                            @if let Some(m) = r.manifests { td data-label="Manifests" { (m) } }
+                            td data-label="Size" { (layout::size(r.logical)) }
+                            @if let Some(u) = r.unique { td data-label="Unique" class="unique" { (layout::size(u)) } }
                             td {
                                 svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label={ (percent) "% of the largest" } {
                                     rect x="0" y="0" height="10" width=(percent.max(1)) {}
@@ -180,22 +219,22 @@ fn pass_table(passes: &[GcPass]) -> Markup {
     }
 }
 
-/// Usage of each repository from its tagged manifests; `false` when the
-/// budget ran out before every manifest was read.
-async fn compute(
-    store: &Store,
-    repositories: &[String],
-) -> Result<(Vec<RepositoryUsage>, bool), ApiError> {
+/// The `logical` usage of each repository from its tagged manifests, with
+/// garbage collection's own [`gc::usage`]; `false` when the budget ran out
+/// before every manifest was read.
+async fn compute(store: &Store, repositories: &[String]) -> Result<(Vec<Row>, bool), ApiError> {
     let mut budget = MANIFEST_BUDGET;
     let mut complete = true;
-    let mut out = Vec::with_capacity(repositories.len());
+    let mut sizes: HashMap<Digest, u64> = HashMap::new();
+    let mut blobs = Vec::with_capacity(repositories.len());
+    let mut counts = Vec::with_capacity(repositories.len());
     for repository in repositories {
         let Ok(name) = repository.parse::<RepoName>() else {
             continue;
         };
         let tags = store.list_tags(&name).await?.unwrap_or_default();
         let mut manifests: HashSet<Digest> = HashSet::new();
-        let mut blobs: HashMap<Digest, u64> = HashMap::new();
+        let mut referenced: HashSet<Digest> = HashSet::new();
         let mut queue: Vec<Digest> = Vec::new();
         for tag in &tags {
             let Ok(tag) = tag.parse::<Tag>() else {
@@ -225,17 +264,30 @@ async fn compute(
                 }
                 ManifestKind::Image => {
                     for blob in manifest.config.into_iter().chain(manifest.layers) {
-                        blobs.insert(blob.digest, blob.size);
+                        sizes.insert(blob.digest.clone(), blob.size);
+                        referenced.insert(blob.digest);
                     }
                 }
             }
         }
-        out.push(RepositoryUsage {
+        counts.push((tags.len(), manifests.len()));
+        blobs.push(RepoBlobs {
             repository: repository.clone(),
-            bytes: blobs.values().sum(),
-            tags: tags.len(),
-            manifests: manifests.len(),
+            referenced,
+            linked: HashSet::new(),
         });
     }
-    Ok((out, complete))
+    let rows = gc::usage(&blobs, &sizes)
+        .repositories
+        .into_iter()
+        .zip(counts)
+        .map(|(u, (tags, manifests))| Row {
+            repository: u.repository,
+            tags,
+            manifests: Some(manifests),
+            logical: u.logical,
+            unique: None,
+        })
+        .collect();
+    Ok((rows, complete))
 }

@@ -1,16 +1,22 @@
-//! A repository's page: its tags, a page at a time, each with digest, size,
-//! platforms, referrers and pull lines.
+//! A repository's page: its tags, a page at a time, each with digest, push
+//! time, size, platforms, referrers and pull lines.
+//!
+//! Tags come from `Store::list_tags_detailed` (digest and push time in one
+//! walk); only the page's tags have their manifests read.
+
+use std::time::SystemTime;
 
 use http::StatusCode;
 use maud::{html, Markup};
 use registry_auth::Action;
 use registry_core::manifest::ManifestKind;
 use registry_core::pagination::Page;
-use registry_core::{RepoName, Tag};
+use registry_core::RepoName;
+use registry_storage::TagInfo;
 
 use super::inspect::{self, InspectError, Referrer, Summary};
 use super::{layout, Ctx};
-use crate::http_error::ApiResult;
+use crate::http_error::{ApiError, ApiResult};
 
 /// Tags per page by default; `?n=` may ask for up to [`MAX_PAGE`].
 pub const PAGE_SIZE: usize = 50;
@@ -20,6 +26,7 @@ pub const MAX_PAGE: usize = 200;
 /// One tag as the table shows it.
 struct Row {
     tag: String,
+    pushed: SystemTime,
     summary: Result<Summary, String>,
     referrers: Vec<Referrer>,
 }
@@ -30,9 +37,10 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
         return Ok(ctx.no_repository());
     }
     let store = &ctx.shared.store;
-    let Some(tags) = store.list_tags(name).await? else {
+    let Some(tags) = store.list_tags_detailed(name).await? else {
         return Ok(ctx.no_repository());
     };
+    let names: Vec<String> = tags.iter().map(|t| t.name.clone()).collect();
     let n = ctx
         .param("n")
         .and_then(|n| n.parse().ok())
@@ -42,9 +50,15 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
         n: Some(n),
         last: ctx.param("last").map(str::to_owned),
     };
-    let cut = page.apply(&tags);
+    let cut = page.apply(&names);
+    // The page's first tag is found by bytes, as the page was cut.
+    let first = cut
+        .items
+        .first()
+        .and_then(|f| names.binary_search(f).ok())
+        .unwrap_or(0);
     let mut rows = Vec::with_capacity(cut.items.len());
-    for tag in cut.items {
+    for tag in tags.iter().skip(first).take(cut.items.len()) {
         rows.push(row(ctx, name, tag).await?);
     }
     let may_delete = ctx.may_delete(name);
@@ -63,6 +77,7 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
                         tr {
                             th scope="col" { "Tag" }
                             th scope="col" { "Digest" }
+                            th scope="col" { "Pushed" }
                             th scope="col" { "Size" }
                             th scope="col" { "Platforms" }
                             th scope="col" { "Referrers" }
@@ -88,32 +103,20 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
     Ok(layout::page(&ctx.shell, StatusCode::OK, repo, main))
 }
 
-async fn row(
-    ctx: &Ctx<'_>,
-    name: &RepoName,
-    tag: &str,
-) -> Result<Row, crate::http_error::ApiError> {
+async fn row(ctx: &Ctx<'_>, name: &RepoName, tag: &TagInfo) -> Result<Row, ApiError> {
     let store = &ctx.shared.store;
-    let missing = |why: &str| Row {
-        tag: tag.to_owned(),
-        summary: Err(why.to_owned()),
-        referrers: Vec::new(),
-    };
-    let Ok(parsed) = tag.parse::<Tag>() else {
-        return Ok(missing("not a valid tag"));
-    };
-    let Some(digest) = store.resolve_tag(name, &parsed).await? else {
-        return Ok(missing("deleted meanwhile"));
-    };
-    let summary = match inspect::summarize(store, name, &digest).await {
-        Ok(summary) => summary,
+    let (summary, referrers) = match inspect::summarize(store, name, &tag.digest).await {
+        Ok(summary) => (
+            Ok(summary),
+            inspect::referrers(store, name, &tag.digest).await?,
+        ),
         Err(InspectError::Api(e)) => return Err(e),
-        Err(e) => return Ok(missing(&e.to_string())),
+        Err(e) => (Err(e.to_string()), Vec::new()),
     };
-    let referrers = inspect::referrers(store, name, &digest).await?;
     Ok(Row {
-        tag: tag.to_owned(),
-        summary: Ok(summary),
+        tag: tag.name.clone(),
+        pushed: tag.pushed,
+        summary,
         referrers,
     })
 }
@@ -123,9 +126,10 @@ fn tag_row(ctx: &Ctx<'_>, repo: &str, row: &Row, may_delete: bool) -> Markup {
         tr data-tag=(row.tag) {
             th scope="row" { (row.tag) }
             @match &row.summary {
-                Err(why) => { td colspan="4" class="muted" { (why) } }
+                Err(why) => { td colspan="5" class="muted" { (why) } }
                 Ok(summary) => {
                     td data-label="Digest" { a href=(layout::manifest_href(repo, &summary.digest)) { (layout::short_digest(&summary.digest)) } }
+                    td data-label="Pushed" { (layout::timestamp(row.pushed)) }
                     td data-label="Size" { (layout::size(summary.size)) }
                     td data-label="Platforms" { (platforms(repo, summary)) }
                     td data-label="Referrers" { (referrer_counts(&row.referrers)) }

@@ -55,6 +55,13 @@ fn page(ep: &Endpoint, path: &str) -> String {
     format!("{}/{path}", ep.base_url())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 fn bytes_of(image: &Image) -> u64 {
     image.blobs().iter().map(|b| b.data.len() as u64).sum()
 }
@@ -140,7 +147,9 @@ fn push_with_skopeo(ep: &Endpoint) -> (Index, Image) {
 async fn browse_what_skopeo_pushed_and_delete_with_rights_only() {
     let registry = start();
     let ep = &registry.endpoint;
+    let before = unix_now();
     let (index, image) = push_with_skopeo(ep);
+    let after = unix_now();
     let browser = Browser::start().await;
 
     // Without credentials: the browser's login prompt (401 + Basic challenge).
@@ -189,6 +198,16 @@ async fn browse_what_skopeo_pushed_and_delete_with_rights_only() {
             .attrs(&format!("{row} [data-platform]"), "data-platform")
             .await,
         ["linux/amd64", "linux/arm64"]
+    );
+    let pushed: Vec<u64> = browser
+        .attrs(&format!("{row} time"), "data-unix")
+        .await
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert!(
+        pushed.len() == 1 && (before..=after).contains(&pushed[0]),
+        "push time {pushed:?} not within the push ({before}..={after})"
     );
     let pulls = browser.texts(&format!("{row} .pull code")).await;
     assert_eq!(
