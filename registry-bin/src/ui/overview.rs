@@ -291,3 +291,81 @@ async fn compute(store: &Store, repositories: &[String]) -> Result<(Vec<Row>, bo
         .collect();
     Ok((rows, complete))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::{BodyExt, Empty};
+    use registry_core::gc::RepoUsage;
+    use registry_core::Digest;
+    use registry_storage::{MemoryBackend, Store};
+
+    use super::*;
+    use crate::ui::UiOptions;
+    use crate::Registry;
+
+    /// What garbage collection would hand the page.
+    #[derive(Debug)]
+    struct Report;
+
+    #[async_trait]
+    impl UsageReport for Report {
+        async fn usage(&self) -> Option<Usage> {
+            let row = |repository: &str, logical, unique| RepoUsage {
+                repository: repository.to_owned(),
+                logical,
+                unique,
+                missing: 0,
+            };
+            Some(Usage {
+                repositories: vec![row("a", 1234, 567), row("gone", 1, 1)],
+                logical: 1235,
+                unique: 568,
+                stored: 1000,
+            })
+        }
+
+        async fn gc_passes(&self) -> Vec<GcPass> {
+            vec![GcPass {
+                started: "2026-12-03T10:00:00Z".to_owned(),
+                duration_ms: 42,
+                blobs_removed: 7,
+                bytes_freed: 9_000,
+                completed: true,
+            }]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_usage_report_replaces_the_computed_sizes() {
+        let store = Store::new(Arc::new(MemoryBackend::new()));
+        let blob = Digest::of(registry_core::Algorithm::Sha256, b"x");
+        store.link_blob(&"a".parse().unwrap(), &blob).await.unwrap();
+        let registry = Registry::builder(store)
+            .ui(Some(UiOptions {
+                prefix: "/".to_owned(),
+                usage: Some(Arc::new(Report)),
+            }))
+            .build();
+        let request = http::Request::get("/overview")
+            .header("host", "registry.test")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = registry.handle(request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains(r#"data-repository="a""#), "{html}");
+        assert!(html.contains(r#"data-bytes="1234""#), "{html}");
+        assert!(html.contains(r#"data-bytes="567""#), "{html}");
+        assert!(
+            !html.contains("gone"),
+            "only repositories that exist and may be pulled: {html}"
+        );
+        assert!(
+            html.contains("2026-12-03T10:00:00Z") && html.contains(r#"data-bytes="9000""#),
+            "{html}"
+        );
+    }
+}
