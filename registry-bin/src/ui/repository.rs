@@ -1,8 +1,10 @@
 //! A repository's page: its tags, a page at a time, each with digest, push
 //! time, size, platforms, referrers and pull lines.
 //!
-//! Tags come from `Store::list_tags_detailed` (digest and push time in one
-//! walk); only the page's tags have their manifests read.
+//! The tag names come from one listing (`Store::list_tags`); only the
+//! page's tags are resolved, timed (`Store::tag_pushed`) and have their
+//! manifests read, so a page of a repository with 10,000 tags costs what a
+//! page of a small one does, plus the listing.
 
 use std::time::SystemTime;
 
@@ -11,8 +13,7 @@ use maud::{html, Markup};
 use registry_auth::Action;
 use registry_core::manifest::ManifestKind;
 use registry_core::pagination::Page;
-use registry_core::RepoName;
-use registry_storage::TagInfo;
+use registry_core::{RepoName, Tag};
 
 use super::inspect::{self, InspectError, Referrer, Summary};
 use super::{layout, Ctx};
@@ -26,7 +27,7 @@ pub const MAX_PAGE: usize = 200;
 /// One tag as the table shows it.
 struct Row {
     tag: String,
-    pushed: SystemTime,
+    pushed: Option<SystemTime>,
     summary: Result<Summary, String>,
     referrers: Vec<Referrer>,
 }
@@ -37,10 +38,9 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
         return Ok(ctx.no_repository());
     }
     let store = &ctx.shared.store;
-    let Some(tags) = store.list_tags_detailed(name).await? else {
+    let Some(tags) = store.list_tags(name).await? else {
         return Ok(ctx.no_repository());
     };
-    let names: Vec<String> = tags.iter().map(|t| t.name.clone()).collect();
     let n = ctx
         .param("n")
         .and_then(|n| n.parse().ok())
@@ -50,15 +50,9 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
         n: Some(n),
         last: ctx.param("last").map(str::to_owned),
     };
-    let cut = page.apply(&names);
-    // The page's first tag is found by bytes, as the page was cut.
-    let first = cut
-        .items
-        .first()
-        .and_then(|f| names.binary_search(f).ok())
-        .unwrap_or(0);
+    let cut = page.apply(&tags);
     let mut rows = Vec::with_capacity(cut.items.len());
-    for tag in tags.iter().skip(first).take(cut.items.len()) {
+    for tag in cut.items {
         rows.push(row(ctx, name, tag).await?);
     }
     let may_delete = ctx.may_delete(name);
@@ -103,19 +97,31 @@ pub async fn page(ctx: &Ctx<'_>, name: &RepoName) -> ApiResult {
     Ok(layout::page(&ctx.shell, StatusCode::OK, repo, main))
 }
 
-async fn row(ctx: &Ctx<'_>, name: &RepoName, tag: &TagInfo) -> Result<Row, ApiError> {
+async fn row(ctx: &Ctx<'_>, name: &RepoName, tag: &str) -> Result<Row, ApiError> {
     let store = &ctx.shared.store;
-    let (summary, referrers) = match inspect::summarize(store, name, &tag.digest).await {
-        Ok(summary) => (
-            Ok(summary),
-            inspect::referrers(store, name, &tag.digest).await?,
-        ),
+    let gone = |why: &str| Row {
+        tag: tag.to_owned(),
+        pushed: None,
+        summary: Err(why.to_owned()),
+        referrers: Vec::new(),
+    };
+    let Ok(parsed) = tag.parse::<Tag>() else {
+        return Ok(gone("not a valid tag"));
+    };
+    let (Some(digest), pushed) = (
+        store.resolve_tag(name, &parsed).await?,
+        store.tag_pushed(name, &parsed).await?,
+    ) else {
+        return Ok(gone("deleted meanwhile"));
+    };
+    let (summary, referrers) = match inspect::summarize(store, name, &digest).await {
+        Ok(summary) => (Ok(summary), inspect::referrers(store, name, &digest).await?),
         Err(InspectError::Api(e)) => return Err(e),
         Err(e) => (Err(e.to_string()), Vec::new()),
     };
     Ok(Row {
-        tag: tag.name.clone(),
-        pushed: tag.pushed,
+        tag: tag.to_owned(),
+        pushed,
         summary,
         referrers,
     })
@@ -129,7 +135,7 @@ fn tag_row(ctx: &Ctx<'_>, repo: &str, row: &Row, may_delete: bool) -> Markup {
                 Err(why) => { td colspan="5" class="muted" { (why) } }
                 Ok(summary) => {
                     td data-label="Digest" { a href=(layout::manifest_href(repo, &summary.digest)) { (layout::short_digest(&summary.digest)) } }
-                    td data-label="Pushed" { (layout::timestamp(row.pushed)) }
+                    td data-label="Pushed" { @if let Some(at) = row.pushed { (layout::timestamp(at)) } }
                     td data-label="Size" { (layout::size(summary.size)) }
                     td data-label="Platforms" { (platforms(repo, summary)) }
                     td data-label="Referrers" { (referrer_counts(&row.referrers)) }
