@@ -55,8 +55,13 @@ fn check_rights(ctx: &Ctx<'_>, name: &RepoName, reference: &Reference) -> Result
     Ok(())
 }
 
+/// 403 with the reason; an anonymous caller without rights is asked to sign in.
 fn refuse(ctx: &Ctx<'_>, why: Refused) -> Reply {
-    ctx.message(StatusCode::FORBIDDEN, &why.to_string())
+    let sign_in = match why {
+        Refused::NoRights => ctx.sign_in(),
+        _ => None,
+    };
+    sign_in.unwrap_or_else(|| ctx.message(StatusCode::FORBIDDEN, &why.to_string()))
 }
 
 /// `GET <prefix>r/<name>/-/delete?reference=<tag|digest>`: asks to confirm.

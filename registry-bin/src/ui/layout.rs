@@ -28,6 +28,8 @@ pub struct Shell<'a> {
     pub root: String,
     /// Who is looking; `None` when anonymous.
     pub user: Option<&'a str>,
+    /// Whether to offer signing in (anonymous, and there are users).
+    pub sign_in: bool,
 }
 
 /// A complete HTML page.
@@ -51,6 +53,8 @@ pub fn page(shell: &Shell<'_>, status: StatusCode, title: &str, main: Markup) ->
                     }
                     @if let Some(user) = shell.user {
                         p class="who" { "Signed in as " strong { (user) } }
+                    } @else if shell.sign_in {
+                        p class="who" { a href="login" { "Sign in" } }
                     }
                 }
                 main id="main" tabindex="-1" {

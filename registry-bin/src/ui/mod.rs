@@ -47,7 +47,7 @@ mod route;
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use registry_auth::{Action, Identity};
+use registry_auth::{Action, Challenge, Identity};
 use registry_core::RepoName;
 
 pub use overview::{GcPass, UsageReport};
@@ -106,6 +106,8 @@ pub(crate) struct Ctx<'a> {
     shared: &'a Shared,
     ui: &'a Ui,
     identity: &'a Identity,
+    /// The challenge to answer an anonymous caller with, when there are users.
+    challenge: Option<Challenge>,
     shell: Shell<'a>,
     /// `host[:port]` for pull lines.
     host: String,
@@ -139,12 +141,28 @@ impl Ctx<'_> {
     }
 
     /// The answer for a repository the caller may not pull, or that does
-    /// not exist: the same, so the page does not reveal which.
+    /// not exist: the same, so the page does not reveal which; an anonymous
+    /// caller is asked to sign in.
     fn no_repository(&self) -> Reply {
-        self.message(
-            StatusCode::NOT_FOUND,
-            "No such repository, or you may not pull from it.",
-        )
+        self.sign_in().unwrap_or_else(|| {
+            self.message(
+                StatusCode::NOT_FOUND,
+                "No such repository, or you may not pull from it.",
+            )
+        })
+    }
+
+    /// 401 with the challenge (the browser shows its login prompt; `curl -u`
+    /// just works), when the caller is anonymous and there are users.
+    fn sign_in(&self) -> Option<Reply> {
+        let challenge = self.challenge.as_ref()?;
+        let reply = self
+            .message(
+                StatusCode::UNAUTHORIZED,
+                "Sign in with your registry user name and password.",
+            )
+            .header("www-authenticate", &challenge.header_value());
+        Some(reply)
     }
 }
 
@@ -167,26 +185,22 @@ pub async fn handle(
     let below = ui.prefix.strip(path)?;
     let page = route::parse(below)?;
     let user = identity.username();
+    // Anonymous callers see what access rules let anyone pull, and are
+    // asked to sign in (the browser's prompt) where that is nothing.
+    let challenge = match identity {
+        Identity::Anonymous => shared.authenticator.challenge(),
+        Identity::User(_) => None,
+    };
     let shell = Shell {
         root: route::root_from(below),
         user,
+        sign_in: challenge.is_some(),
     };
-    if *identity == Identity::Anonymous {
-        if let Some(challenge) = shared.authenticator.challenge() {
-            // The browser shows its login prompt; `curl -u` just works.
-            let reply = layout::message(
-                &shell,
-                StatusCode::UNAUTHORIZED,
-                "Sign in with your registry user name and password.",
-            )
-            .header("www-authenticate", &challenge.header_value());
-            return Some(Ok(reply));
-        }
-    }
     let ctx = Ctx {
         shared,
         ui,
         identity,
+        challenge,
         shell,
         host: pull_host(parts, &shared.urls),
         query: parts
@@ -215,6 +229,9 @@ pub async fn handle(
         Page::Repository(name) => repository::page(&ctx, &name).await,
         Page::Manifest(name, digest) => manifest::page(&ctx, &name, &digest).await,
         Page::Delete(name) => delete::confirm(&ctx, &name).await,
+        Page::Login => Ok(ctx.sign_in().unwrap_or_else(|| {
+            layout::secured(Reply::empty(StatusCode::SEE_OTHER).header("location", "./"))
+        })),
         Page::NotFound => Ok(ctx.message(StatusCode::NOT_FOUND, "There is no such page.")),
     };
     // Storage failures become a page too; their detail goes to the log only.

@@ -85,6 +85,11 @@ pub async fn page(ctx: &Ctx<'_>) -> ApiResult {
                 .is_ok_and(|name| may_pull(ctx.shared.authorizer.as_ref(), ctx.identity, &name))
         })
         .collect();
+    if visible.is_empty() {
+        if let Some(reply) = ctx.sign_in() {
+            return Ok(reply);
+        }
+    }
     let reported = match &ctx.ui.usage {
         Some(report) => report.usage().await,
         None => None,

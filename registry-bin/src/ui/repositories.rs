@@ -31,6 +31,11 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult {
         n: Some(PAGE_SIZE),
         last: ctx.param("last").map(str::to_owned),
     };
+    if visible.is_empty() && filter.is_empty() {
+        if let Some(reply) = ctx.sign_in() {
+            return Ok(reply);
+        }
+    }
     let cut = page.apply(&visible);
     let mut rows = Vec::with_capacity(cut.items.len());
     for repo in cut.items {

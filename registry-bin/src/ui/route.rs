@@ -5,6 +5,7 @@
 //! ```text
 //! <prefix>                                    repositories (?q=filter&last=)
 //! <prefix>overview                            storage per repository
+//! <prefix>login                               401 until signed in, then back to <prefix>
 //! <prefix>static/ui.css                       the style sheet
 //! <prefix>r/<name>                            a repository's tags (?last=)
 //! <prefix>r/<name>/-/manifest/<digest>        an image or index
@@ -24,6 +25,8 @@ pub enum Page {
     Repositories,
     /// Storage per repository and the last GC passes.
     Overview,
+    /// Asks an anonymous caller to sign in (401), then back to the start.
+    Login,
     /// The style sheet.
     Style,
     /// A repository's tags.
@@ -79,6 +82,7 @@ pub fn parse(below: &str) -> Option<Page> {
     Some(match below {
         "" => Page::Repositories,
         "overview" => Page::Overview,
+        "login" => Page::Login,
         "static/ui.css" => Page::Style,
         _ => {
             let rest = below.strip_prefix("r/")?;
@@ -131,6 +135,7 @@ mod tests {
         let table: Vec<(&str, Option<Page>)> = vec![
             ("", Some(Page::Repositories)),
             ("overview", Some(Page::Overview)),
+            ("login", Some(Page::Login)),
             ("static/ui.css", Some(Page::Style)),
             ("r/alpine", Some(Page::Repository(repo("alpine")))),
             ("r/a/b/c", Some(Page::Repository(repo("a/b/c")))),

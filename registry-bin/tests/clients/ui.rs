@@ -573,3 +573,44 @@ async fn deletes_follow_the_registry_switches() {
         assert!(confirm.text().await.unwrap().contains(refusal), "{env}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_callers_see_what_anyone_may_pull_and_are_asked_to_sign_in_for_more() {
+    let rules = "auth:\n  access:\n    - repository: \"*\"\n      users: [ci]\n      actions: [pull, push, delete]\n    - repository: \"apps/*\"\n      anonymous: true\n      actions: [pull]\n";
+    let registry = Registry::start_with(Scheme::Http, &[], rules, &[]);
+    let ep = &registry.endpoint;
+    let image = Image::small(97);
+    for repo in ["apps/open", "secret/x"] {
+        for blob in image.blobs() {
+            push_blob(ep, repo, blob).await;
+        }
+        push_manifest(ep, repo, "v1", &image.manifest).await;
+    }
+    let anonymous = |path: &str| reqwest::get(page(ep, path));
+    let list = anonymous("").await.unwrap();
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(
+        html.contains("r/apps/open") && !html.contains("secret"),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="login""#), "a sign-in link: {html}");
+    assert_eq!(anonymous("r/apps/open").await.unwrap().status(), 200);
+    for path in ["r/secret/x", "login", "r/apps/open/-/delete?reference=v1"] {
+        let res = anonymous(path).await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        assert!(res.headers().contains_key("www-authenticate"), "{path}");
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .get(page(ep, "login"))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "./");
+}
