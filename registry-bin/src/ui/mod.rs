@@ -50,7 +50,7 @@ use http::{Method, StatusCode};
 use registry_auth::{Action, Challenge, Identity};
 use registry_core::RepoName;
 
-pub use overview::{GcPass, UsageReport};
+pub use overview::UsageReport;
 
 use crate::body::RequestBody;
 use crate::config::UrlMode;
@@ -66,9 +66,9 @@ use route::{Page, Prefix};
 pub struct UiOptions {
     /// Where the page is mounted on this server (`/` by default).
     pub prefix: String,
-    /// Storage per repository and GC pass history, when something records
-    /// them (garbage collection); without it the overview computes sizes
-    /// from the manifests it can read.
+    /// Storage per repository and GC pass history from passes run outside
+    /// this server; without it the overview shows this server's scheduled
+    /// passes, and before the first one computes sizes from the manifests.
     pub usage: Option<Arc<dyn UsageReport>>,
 }
 

@@ -5,15 +5,18 @@
 //! Exact usage (what a pull of every tag moves, what deleting the repository
 //! would free) and pass history are garbage collection's to know. It plugs
 //! in by implementing [`UsageReport`] (returning `registry_core::gc::Usage`,
-//! what `registry_core::gc::usage` computes during a pass) and handing it to
-//! [`RegistryBuilder::ui`](crate::RegistryBuilder::ui) in
-//! [`UiOptions::usage`](super::UiOptions). Until then the page computes
+//! what `registry_core::gc::usage` computes during a pass). The server's own
+//! scheduled passes (`storage.gc.interval`, recorded in
+//! [`GcMetrics`]) are the report by default; an embedder that runs passes
+//! elsewhere hands its own to [`RegistryBuilder::ui`](crate::RegistryBuilder::ui)
+//! in [`UiOptions::usage`](super::UiOptions). Until a pass has run the page computes
 //! the `logical` half itself with the same function: for each repository,
 //! the distinct blobs its tagged manifests (and their index children)
 //! reference, at most [`MANIFEST_BUDGET`] manifests per request; `unique`
 //! needs the layer links only a pass walks, so it is not shown.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use http::StatusCode;
@@ -27,27 +30,13 @@ use super::inspect::{self, InspectError};
 use super::{layout, Ctx};
 use crate::access::may_pull;
 use crate::http_error::{ApiError, ApiResult};
+use crate::metrics::{GcMetrics, PassRecord};
 
 /// Manifests one overview request reads when it computes sizes itself.
 pub const MANIFEST_BUDGET: usize = 2_000;
 
 /// Passes shown.
 const PASSES_SHOWN: usize = 10;
-
-/// One garbage-collection pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcPass {
-    /// When it started (RFC 3339).
-    pub started: String,
-    /// How long it ran, in milliseconds.
-    pub duration_ms: u64,
-    /// Blobs removed.
-    pub blobs_removed: u64,
-    /// Bytes freed.
-    pub bytes_freed: u64,
-    /// Whether it completed (`false`: interrupted, resumed by the next).
-    pub completed: bool,
-}
 
 /// Where per-repository usage and GC history come from, when something
 /// records them (garbage collection). Implementations answer from what they
@@ -57,7 +46,20 @@ pub trait UsageReport: Send + Sync + std::fmt::Debug {
     /// Usage of every repository as of the last pass; `None` before the first.
     async fn usage(&self) -> Option<Usage>;
     /// The most recent passes, newest first.
-    async fn gc_passes(&self) -> Vec<GcPass>;
+    async fn gc_passes(&self) -> Vec<PassRecord>;
+}
+
+/// The server's own scheduled passes (`storage.gc.interval`), as recorded for
+/// `/metrics`: what the overview shows when no other report is configured.
+#[async_trait]
+impl UsageReport for GcMetrics {
+    async fn usage(&self) -> Option<Usage> {
+        self.last().map(|report| report.usage)
+    }
+
+    async fn gc_passes(&self) -> Vec<PassRecord> {
+        self.recent()
+    }
 }
 
 /// One row of the chart.
@@ -90,10 +92,11 @@ pub async fn page(ctx: &Ctx<'_>) -> ApiResult {
             return Ok(reply);
         }
     }
-    let reported = match &ctx.ui.usage {
-        Some(report) => report.usage().await,
-        None => None,
+    let report: &dyn UsageReport = match &ctx.ui.usage {
+        Some(report) => report.as_ref(),
+        None => &ctx.shared.metrics.gc,
     };
+    let reported = report.usage().await;
     let (mut rows, source) = match reported {
         Some(usage) => (reported_rows(store, &visible, usage).await?, Source::Report),
         None => {
@@ -106,19 +109,16 @@ pub async fn page(ctx: &Ctx<'_>) -> ApiResult {
             .cmp(&a.logical)
             .then(a.repository.cmp(&b.repository))
     });
-    let passes = match &ctx.ui.usage {
-        Some(report) => Some(report.gc_passes().await),
-        None => None,
-    };
+    let passes = report.gc_passes().await;
     let main = html! {
         h2 { "Storage per repository" }
         p class="muted" { (source.describe()) }
         @if rows.is_empty() { p { "No repositories you may pull." } } @else { (chart(&rows)) }
         h2 { "Garbage collection" }
-        @match passes {
-            None => p class="muted" { "No garbage-collection history is recorded by this registry." },
-            Some(p) if p.is_empty() => p class="muted" { "No pass has run yet." },
-            Some(p) => (pass_table(&p)),
+        @if passes.is_empty() {
+            p class="muted" { "No pass has run since the registry started (passes run every storage.gc.interval when it is set; registry gc runs one by hand)." }
+        } @else {
+            (pass_table(&passes))
         }
     };
     Ok(layout::page(&ctx.shell, StatusCode::OK, "Overview", main))
@@ -203,19 +203,19 @@ fn chart(rows: &[Row]) -> Markup {
     }
 }
 
-fn pass_table(passes: &[GcPass]) -> Markup {
+fn pass_table(passes: &[PassRecord]) -> Markup {
     html! {
         div class="table" {
-            table id="gc-passes" {
-                thead { tr { th scope="col" { "Started" } th scope="col" { "Took" } th scope="col" { "Blobs removed" } th scope="col" { "Freed" } th scope="col" { "Completed" } } }
+            table id="gc-passes" class="cards" {
+                thead { tr { th scope="col" { "Started" } th scope="col" { "Took" } th scope="col" { "Tags, manifests, blobs deleted" } th scope="col" { "Freed" } th scope="col" { "Blob sweep" } } }
                 tbody {
                     @for p in passes.iter().take(PASSES_SHOWN) {
                         tr {
-                            td { (p.started) }
-                            td { (p.duration_ms) " ms" }
-                            td { (p.blobs_removed) }
-                            td { (layout::size(p.bytes_freed)) }
-                            td { @if p.completed { "yes" } @else { "interrupted" } }
+                            td { (layout::timestamp(UNIX_EPOCH + Duration::from_secs(p.started))) }
+                            td data-label="Took" { (format!("{:.1} s", p.seconds)) }
+                            td data-label="Deleted" { (p.deleted_tags) ", " (p.deleted_manifests) ", " (p.deleted_blobs) }
+                            td data-label="Freed" { (layout::size(p.freed_bytes)) }
+                            td data-label="Blob sweep" { @if p.blocked { "skipped: an unreadable manifest" } @else { "done" } }
                         }
                     }
                 }
@@ -331,13 +331,15 @@ mod tests {
             })
         }
 
-        async fn gc_passes(&self) -> Vec<GcPass> {
-            vec![GcPass {
-                started: "2026-12-03T10:00:00Z".to_owned(),
-                duration_ms: 42,
-                blobs_removed: 7,
-                bytes_freed: 9_000,
-                completed: true,
+        async fn gc_passes(&self) -> Vec<PassRecord> {
+            vec![PassRecord {
+                started: 1_796_292_000,
+                seconds: 0.5,
+                deleted_tags: 1,
+                deleted_manifests: 2,
+                deleted_blobs: 7,
+                freed_bytes: 9_000,
+                blocked: false,
             }]
         }
     }

@@ -614,3 +614,52 @@ async fn anonymous_callers_see_what_anyone_may_pull_and_are_asked_to_sign_in_for
     assert_eq!(signed_in.status(), 303);
     assert_eq!(signed_in.headers()["location"], "./");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_servers_gc_passes_and_their_usage() {
+    let registry = Registry::start_with(
+        Scheme::Http,
+        &[],
+        "",
+        &[("REGISTRY_STORAGE_GC_INTERVAL", "1s")],
+    );
+    let ep = &registry.endpoint;
+    let image = Image::small(99);
+    for blob in image.blobs() {
+        push_blob(ep, "apps/gc", blob).await;
+    }
+    push_manifest(ep, "apps/gc", "v1", &image.manifest).await;
+    let browser = Browser::start().await;
+    browser.log_in(USER, PASS).await;
+    let started = Instant::now();
+    loop {
+        browser.goto(&page(ep, "overview")).await;
+        if !browser.find_all("#gc-passes tbody tr").await.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no pass shown after 30 s:\n{}",
+            browser.source().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let row = "#usage tr[data-repository='apps/gc']";
+    let logical: Vec<u64> = browser
+        .attrs(
+            &format!("{row} td[data-label=Size] [data-bytes]"),
+            "data-bytes",
+        )
+        .await
+        .iter()
+        .map(|b| b.parse().unwrap())
+        .collect();
+    assert_eq!(logical.len(), 1, "{}", browser.source().await);
+    assert!(logical[0] >= bytes_of(&image), "{logical:?}");
+    assert_eq!(browser.find_all(&format!("{row} td.unique")).await.len(), 1);
+    assert!(browser
+        .text(&browser.find(".muted").await)
+        .await
+        .contains("last garbage-collection pass"));
+    browser.screenshot("overview-gc").await;
+}
