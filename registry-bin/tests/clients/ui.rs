@@ -219,7 +219,7 @@ async fn browse_what_skopeo_pushed_and_delete_with_rights_only() {
     );
     assert_eq!(browser.find_all("a.danger").await.len(), 1, "ci may delete");
     // Short, for the README (docs/ui-repository.png is this file).
-    browser.resize(1000, 460).await;
+    browser.resize(1200, 420).await;
     browser.screenshot("repository").await;
     // On a phone the page does not scroll sideways (wide tables scroll in their box).
     browser.resize(390, 844).await;
