@@ -558,7 +558,7 @@ async fn deletes_follow_the_registry_switches() {
         } else {
             "true"
         };
-        let registry = Registry::start_with(Scheme::Http, &[], "", &[(env, flag)]);
+        let registry = start_with(&[], "", &[(env, flag)]);
         let ep = &registry.endpoint;
         let confirm = http(
             reqwest::Method::GET,
@@ -577,7 +577,7 @@ async fn deletes_follow_the_registry_switches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_callers_see_what_anyone_may_pull_and_are_asked_to_sign_in_for_more() {
     let rules = "auth:\n  access:\n    - repository: \"*\"\n      users: [ci]\n      actions: [pull, push, delete]\n    - repository: \"apps/*\"\n      anonymous: true\n      actions: [pull]\n";
-    let registry = Registry::start_with(Scheme::Http, &[], rules, &[]);
+    let registry = start_with(&[], rules, &[]);
     let ep = &registry.endpoint;
     let image = Image::small(97);
     for repo in ["apps/open", "secret/x"] {
@@ -617,12 +617,7 @@ async fn anonymous_callers_see_what_anyone_may_pull_and_are_asked_to_sign_in_for
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_shows_the_servers_gc_passes_and_their_usage() {
-    let registry = Registry::start_with(
-        Scheme::Http,
-        &[],
-        "",
-        &[("REGISTRY_STORAGE_GC_INTERVAL", "1s")],
-    );
+    let registry = start_with(&[], "", &[("REGISTRY_STORAGE_GC_INTERVAL", "1s")]);
     let ep = &registry.endpoint;
     let image = Image::small(99);
     for blob in image.blobs() {
