@@ -19,6 +19,7 @@ use crate::notify::{source_addr, Notifier, SourceRecord};
 use crate::preflight::{check_readable, check_storage_root};
 use crate::server::{serve, serve_metrics, ServeOptions};
 use crate::tls::ReloadingCert;
+use crate::ui::UiOptions;
 use crate::watch::spawn_watch;
 use crate::Registry;
 
@@ -160,6 +161,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         )
         .upload_slots(settings.limits.uploads)
         .body_timeout(settings.limits.body_timeout)
+        .ui(settings.ui_prefix.clone().map(|prefix| UiOptions {
+            prefix,
+            usage: None,
+        }))
         .build();
     if let Some((age, interval)) = settings.upload_purging {
         spawn_upload_purging(registry.clone(), age, interval);

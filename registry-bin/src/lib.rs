@@ -41,6 +41,7 @@
 //! - [`reply`]: response construction.
 //! - [`cli`]: the command line of the `registry` binary.
 //! - [`commands`]: set-up helpers: `registry htpasswd`, `registry pull-secret`.
+//! - [`ui`]: the web page (`http.ui`), on the same port, behind the same users.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -66,6 +67,7 @@ pub mod server;
 pub mod sessions;
 pub mod throttle;
 pub mod tls;
+pub mod ui;
 pub mod watch;
 
 pub use registry::{OverTls, PeerAddr, Registry, RegistryBuilder};

@@ -5,7 +5,7 @@
 
 mod gc;
 
-pub use gc::GcMetrics;
+pub use gc::{GcMetrics, PassRecord};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

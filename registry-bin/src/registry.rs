@@ -24,6 +24,7 @@ use crate::notify::{EventSink, Happened};
 use crate::reply::{Body, Reply};
 use crate::sessions::SessionTable;
 use crate::throttle::Throttle;
+use crate::ui::{Ui, UiOptions};
 use tokio::sync::Semaphore;
 
 /// State shared by every request.
@@ -54,6 +55,8 @@ pub struct Shared {
     /// Where events about pushes, pulls and deletes go; `None`: nowhere,
     /// and handlers do not build them.
     pub events: Option<Arc<dyn EventSink>>,
+    /// The web page; `None` when turned off.
+    pub ui: Option<Ui>,
 }
 
 impl Shared {
@@ -101,6 +104,7 @@ pub struct RegistryBuilder {
     upload_slots: usize,
     body_timeout: Duration,
     events: Option<Arc<dyn EventSink>>,
+    ui: Option<UiOptions>,
 }
 
 impl RegistryBuilder {
@@ -162,6 +166,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// The web page's options, or `None` to turn it off (default: on at `/`).
+    pub fn ui(mut self, options: Option<UiOptions>) -> Self {
+        self.ui = options;
+        self
+    }
+
     /// The finished registry.
     pub fn build(self) -> Registry {
         Registry {
@@ -178,6 +188,7 @@ impl RegistryBuilder {
                 upload_slots: Semaphore::new(self.upload_slots),
                 body_timeout: self.body_timeout,
                 events: self.events,
+                ui: self.ui.map(Ui::new),
             }),
         }
     }
@@ -197,6 +208,7 @@ impl Registry {
             upload_slots: 64,
             body_timeout: Duration::from_secs(60),
             events: None,
+            ui: Some(UiOptions::default()),
         }
     }
 
@@ -510,6 +522,16 @@ async fn dispatch(
                 text,
             )),
         };
+    }
+    if let Some(ui) = &shared.ui {
+        if let Some(result) = crate::ui::handle(shared, ui, &identity, parts, body).await {
+            return Outcome {
+                kind: "ui",
+                repository: None,
+                user,
+                result,
+            };
+        }
     }
     let route = Method::parse(parts.method.as_str())
         .ok_or(RouteError::MethodNotAllowed)

@@ -39,6 +39,8 @@ pub const KEYS: &[&str] = &[
     "http.timeouts.idle",
     "http.limits.uploads",
     "notifications.events.includereferences",
+    "http.ui.enabled",
+    "http.ui.prefix",
 ];
 
 const ENV_PREFIX: &str = "REGISTRY_";

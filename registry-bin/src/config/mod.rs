@@ -376,6 +376,8 @@ pub struct HttpConfig {
     pub http2: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub h2c: Foreign,
+    /// The web page.
+    pub ui: UiConfig,
 }
 
 impl Default for HttpConfig {
@@ -395,6 +397,7 @@ impl Default for HttpConfig {
             headers: None,
             http2: None,
             h2c: None,
+            ui: UiConfig::default(),
         }
     }
 }
@@ -437,6 +440,27 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig { uploads: 64 }
+    }
+}
+
+/// `http.ui.*`: the web page, served on the API's port.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Serve the page (on by default).
+    #[serde(deserialize_with = "lenient_bool")]
+    pub enabled: bool,
+    /// Where the page is mounted (`/` by default; `/ui` and the like when
+    /// `/` is taken by something in front of the registry).
+    pub prefix: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            enabled: true,
+            prefix: "/".into(),
+        }
     }
 }
 

@@ -87,6 +87,30 @@ pub struct Settings {
     pub limits: Limits,
     /// Notification endpoints.
     pub notifications: NotifySettings,
+    /// Where the web page is mounted; `None` when it is off.
+    pub ui_prefix: Option<String>,
+}
+
+/// The page's mount point when it is on: an absolute path of plain
+/// characters, never under the API's `/v2`.
+fn ui_prefix(ui: &super::UiConfig) -> Result<Option<String>, ConfigError> {
+    if !ui.enabled {
+        return Ok(None);
+    }
+    let prefix = ui.prefix.trim();
+    let plain = prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c));
+    let api = prefix.trim_end_matches('/') == "/v2" || prefix.starts_with("/v2/");
+    if !prefix.starts_with('/') || !plain || api || prefix.contains("//") {
+        return Err(ConfigError::Invalid {
+            key: "http.ui.prefix".into(),
+            message: format!(
+                "{prefix:?} must be a path such as / or /ui (letters, digits, - . _ ~), not under /v2"
+            ),
+        });
+    }
+    Ok(Some(prefix.to_owned()))
 }
 
 /// `storage.gc`, checked.
@@ -343,6 +367,7 @@ impl Settings {
         }
         Ok(Settings {
             notifications: super::notifications::notify_settings(&c.notifications)?,
+            ui_prefix: ui_prefix(&c.http.ui)?,
             access: access_rules(c)?,
             upload_purging,
             limits,

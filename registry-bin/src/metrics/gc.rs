@@ -1,6 +1,7 @@
 //! Garbage collection in `/metrics`: the last pass (when, how long, what it freed), totals
 //! since the start, and the bytes each repository holds as that pass measured them.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -8,9 +9,47 @@ use registry_storage::GcReport;
 
 use super::header;
 
+/// Passes kept for the web page's overview (`recent`).
+const RECENT_PASSES: usize = 10;
+
+/// One finished pass in a few numbers (what the overview lists; the full
+/// report of the last pass is [`GcMetrics::last`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassRecord {
+    /// When it started, unix seconds.
+    pub started: u64,
+    /// How long it took.
+    pub seconds: f64,
+    /// Tags deleted by retention.
+    pub deleted_tags: usize,
+    /// Manifests deleted.
+    pub deleted_manifests: usize,
+    /// Blob data objects deleted.
+    pub deleted_blobs: usize,
+    /// Bytes of blob data deleted.
+    pub freed_bytes: u64,
+    /// An unreadable manifest stopped the blob sweep.
+    pub blocked: bool,
+}
+
+impl From<&GcReport> for PassRecord {
+    fn from(r: &GcReport) -> Self {
+        PassRecord {
+            started: r.started,
+            seconds: r.seconds,
+            deleted_tags: r.deleted_tags.len(),
+            deleted_manifests: r.deleted_manifests.len(),
+            deleted_blobs: r.deleted_blobs,
+            freed_bytes: r.freed_bytes,
+            blocked: r.blob_sweep_skipped.is_some(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     last: Option<GcReport>,
+    recent: VecDeque<PassRecord>,
     passes_ok: u64,
     passes_failed: u64,
     passes_blocked: u64,
@@ -44,7 +83,16 @@ impl GcMetrics {
             s.deleted_manifests += report.deleted_manifests.len() as u64;
             s.deleted_tags += report.deleted_tags.len() as u64;
             s.last = Some(report.clone());
+            if s.recent.len() == RECENT_PASSES {
+                s.recent.pop_back();
+            }
+            s.recent.push_front(PassRecord::from(report));
         });
+    }
+
+    /// The last passes, newest first (at most ten).
+    pub fn recent(&self) -> Vec<PassRecord> {
+        self.with(|s| s.recent.iter().cloned().collect())
     }
 
     /// A pass that stopped on a storage error.

@@ -18,6 +18,7 @@
 //! | `concurrent` | several of them at once        |              |
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
 //! | `import`     | `registry import` from Distribution 2.8.2 (`docker-registry`), skopeo | apt |
+//! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
 
 #![allow(clippy::unwrap_used)]
 
@@ -36,3 +37,5 @@ mod oci_client;
 mod oras;
 mod podman;
 mod skopeo;
+mod ui;
+mod webdriver;

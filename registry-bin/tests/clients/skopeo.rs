@@ -22,7 +22,7 @@ fn creds() -> String {
 
 /// `skopeo copy --preserve-digests` with the registry side authenticated
 /// through the auth file `skopeo login` wrote.
-fn copy(c: &Containers, step: &str, extra: &[&str], from: &str, to: &str) {
+pub(crate) fn copy(c: &Containers, step: &str, extra: &[&str], from: &str, to: &str) {
     let mut cmd = c.skopeo();
     cmd.args(["copy", "--preserve-digests"]).args(extra);
     for prefix in ["src-", "dest-"] {
@@ -32,7 +32,7 @@ fn copy(c: &Containers, step: &str, extra: &[&str], from: &str, to: &str) {
     run(step, cmd.args([from, to]));
 }
 
-fn login(c: &Containers) {
+pub(crate) fn login(c: &Containers) {
     run("skopeo login", &mut c.login(c.skopeo(), PASS));
 }
 

@@ -226,6 +226,11 @@ async fn tags(store: &Store) {
     assert_eq!((&moved.digest, &kept.digest), (&d2, &d1));
     assert!(moved.pushed >= kept.pushed, "a was pushed again last");
     assert_eq!(
+        store.tag_pushed(&r, &tag("a")).await,
+        Ok(Some(moved.pushed))
+    );
+    assert_eq!(store.tag_pushed(&r, &tag("none")).await, Ok(None));
+    assert_eq!(
         store.list_tags_detailed(&repo("suite/none")).await,
         Ok(None)
     );

@@ -126,6 +126,18 @@ impl Store {
         Ok(Some(out))
     }
 
+    /// When `tag` was last pointed at a manifest; `None` when there is no such tag. One
+    /// stat, for callers that show a page of tags and should not read every tag of a
+    /// repository to get there ([`Store::list_tags_detailed`] does).
+    pub async fn tag_pushed(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<SystemTime>, StorageError> {
+        let meta = self.backend.stat(&layout::tag_link(repo, tag)).await?;
+        Ok(meta.map(|m| m.modified))
+    }
+
     /// Whether the repository has content: manifests or linked blobs.
     pub async fn repository_exists(&self, repo: &RepoName) -> Result<bool, StorageError> {
         let children = self.backend.list(&layout::repo_dir(repo)).await?;

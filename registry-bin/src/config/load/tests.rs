@@ -208,3 +208,20 @@ fn bad_rules_name_the_rule_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn the_page_is_on_at_the_root_and_off_in_one_key() {
+    let settings = |c: &Config| crate::config::Settings::from_config(c);
+    let (c, _) = load(None, env(&[])).unwrap();
+    assert_eq!(settings(&c).unwrap().ui_prefix.as_deref(), Some("/"));
+    let f = write("http:\n  ui:\n    enabled: false\n");
+    let (c, _) = load(Some(f.path()), env(&[])).unwrap();
+    assert_eq!(settings(&c).unwrap().ui_prefix, None);
+    let (c, _) = load(None, env(&[("REGISTRY_HTTP_UI_PREFIX", "/ui")])).unwrap();
+    assert_eq!(settings(&c).unwrap().ui_prefix.as_deref(), Some("/ui"));
+    for bad in ["ui", "/v2", "/v2/ui", "/a b", "/<x>", "//"] {
+        let (c, _) = load(None, env(&[("REGISTRY_HTTP_UI_PREFIX", bad)])).unwrap();
+        let err = settings(&c).unwrap_err().to_string();
+        assert!(err.contains("http.ui.prefix"), "{bad}: {err}");
+    }
+}
