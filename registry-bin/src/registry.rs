@@ -485,6 +485,15 @@ async fn dispatch(
                 "missing"
             };
             shared.metrics.auth_failure(reason);
+            let e = match e {
+                // A refused token: the challenge still says what to ask for.
+                ApiError::Unauthorized(challenge) => {
+                    let route = Method::parse(parts.method.as_str())
+                        .and_then(|m| Route::parse(m, parts.uri.path(), parts.uri.query()).ok());
+                    ApiError::Unauthorized(access::scoped(challenge, route.as_ref()))
+                }
+                other => other,
+            };
             return early("unauthenticated", None, e);
         }
     };
