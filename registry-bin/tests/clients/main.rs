@@ -17,6 +17,7 @@
 //! | `oci_client` | the `oci-client` crate         | cargo        |
 //! | `concurrent` | several of them at once        |              |
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
+//! | `token`      | skopeo, podman, ctr with `auth.token` (a test token server) | |
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,6 +26,8 @@ mod harness;
 mod spawn;
 #[path = "../common/test_ca.rs"]
 mod test_ca;
+#[path = "../common/token_server.rs"]
+mod token_server;
 
 mod buildah;
 mod concurrent;
@@ -34,3 +37,4 @@ mod oci_client;
 mod oras;
 mod podman;
 mod skopeo;
+mod token;

@@ -30,9 +30,10 @@ use serde_json::{json, Value};
 pub const ISSUER: &str = "test-token-issuer";
 /// The registry's `service`.
 pub const SERVICE: &str = "registry.test";
-/// The one user with a password.
-pub const USER: &str = "tok-user";
-pub const PASS: &str = "tok:pass word";
+/// The one user with a password: the clients suite's (a colon and a space
+/// in the password, which clients must send as they are).
+pub const USER: &str = "ci";
+pub const PASS: &str = "pa55:word with space";
 
 /// The actions `user` may have on `type`, `name` (`""` user: anonymous).
 pub type Policy = dyn Fn(&str, &str, &str) -> Vec<&'static str> + Send + Sync;

@@ -138,7 +138,7 @@ async fn without_a_token_each_route_is_challenged_with_its_scope() {
     // Basic credentials are not the registry's business in token mode.
     let res = reqwest::Client::new()
         .get(registry.url("http", "/v2/t/app/tags/list"))
-        .basic_auth("tok-user", Some("whatever"))
+        .basic_auth(crate::token_server::USER, Some(crate::token_server::PASS))
         .send()
         .await
         .unwrap();
