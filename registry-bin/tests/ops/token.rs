@@ -424,3 +424,166 @@ fn config_check_validates_the_bundle_and_start_refuses_bad_settings() {
         }
     }
 }
+
+/// CNCF Distribution 2.8.2 (`docker-registry`) with the same `auth.token`
+/// settings, on a free port; killed on drop.
+struct Distribution {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Distribution {
+    fn start(dir: &std::path::Path, server: &TokenServer) -> Distribution {
+        let bin = "/usr/bin/docker-registry";
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is missing: apt-get install docker-registry (CNCF Distribution 2.8.2)"
+        );
+        // A free port: bound, read, released (Distribution takes no port 0).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join("distribution.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                dir.join("distribution-data").display(),
+                server.realm,
+                server.bundle.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let distribution = Distribution { child, addr };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&distribution.addr).is_ok() {
+                return distribution;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("docker-registry did not listen on {}", distribution.addr);
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A challenge with its scopes, and each scope's actions, sorted:
+/// Distribution 2.8.2 lists both in Go map order (`pull,push` or
+/// `push,pull`), which clients do not care about.
+fn normalized(challenge: &str) -> String {
+    let Some(start) = challenge.find("scope=\"") else {
+        return challenge.to_owned();
+    };
+    let start = start + "scope=\"".len();
+    let len = challenge[start..].find('"').unwrap();
+    let mut scopes: Vec<String> = challenge[start..start + len]
+        .split(' ')
+        .map(|scope| {
+            let (resource, actions) = scope.rsplit_once(':').unwrap();
+            let mut actions: Vec<&str> = actions.split(',').collect();
+            actions.sort_unstable();
+            format!("{resource}:{}", actions.join(","))
+        })
+        .collect();
+    scopes.sort_unstable();
+    format!(
+        "{}{}{}",
+        &challenge[..start],
+        scopes.join(" "),
+        &challenge[start + len..]
+    )
+}
+
+/// Status, normalized challenge and first error code.
+async fn answer(addr: &str, method: reqwest::Method, path: &str, token: Option<&str>) -> String {
+    let mut req = reqwest::Client::new().request(method, format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| normalized(v.to_str().unwrap()))
+        .unwrap_or_default();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    format!("{status} {challenge} {}", body["errors"][0]["code"])
+}
+
+/// The same requests, with and without tokens (x5c and kid, good, under-
+/// scoped and refused), get the same status, challenge and error code from
+/// this registry and from Distribution 2.8.2: the kid cross-checks our
+/// libtrust key IDs against libtrust's own.
+#[tokio::test]
+async fn answers_as_distribution_2_8_2_does() {
+    for mode in [KeyMode::X5c, KeyMode::Kid] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TokenServer::start(
+            dir.path(),
+            KeyKind::Es256,
+            mode,
+            Arc::new(user_may_do_everything),
+        );
+        let distribution = Distribution::start(dir.path(), &server);
+        let config = token_config(dir.path(), &server, "");
+        let ours = Binary::start(tempfile::tempdir().unwrap(), &config, &[]);
+        let pull = server.mint("alice", pull_on("t/app"), |_| {});
+        let expired = server.mint("alice", pull_on("t/app"), |c| {
+            c["exp"] = json!(crate::token_server::now() - 120);
+        });
+        let wrong_aud = server.mint("alice", pull_on("t/app"), |c| c["aud"] = json!("x"));
+        use reqwest::Method as M;
+        let cases: Vec<(M, String, Option<&str>)> = vec![
+            (M::GET, "/v2/".into(), None),
+            (M::GET, "/v2/".into(), Some(&pull)),
+            (M::GET, "/v2/_catalog".into(), None),
+            (M::GET, "/v2/_catalog".into(), Some(&pull)),
+            (M::GET, "/v2/t/app/tags/list".into(), None),
+            (M::GET, "/v2/t/app/tags/list".into(), Some(&pull)),
+            (M::GET, "/v2/t/app/tags/list".into(), Some(&expired)),
+            (M::GET, "/v2/t/app/tags/list".into(), Some(&wrong_aud)),
+            (M::GET, "/v2/t/app/tags/list".into(), Some("garbage")),
+            (M::GET, "/v2/t/other/manifests/v1".into(), Some(&pull)),
+            (M::POST, "/v2/t/app/blobs/uploads/".into(), None),
+            (M::POST, "/v2/t/app/blobs/uploads/".into(), Some(&pull)),
+            (
+                M::POST,
+                format!("/v2/t/app/blobs/uploads/?mount={DIGEST}&from=t/base"),
+                None,
+            ),
+            (
+                M::DELETE,
+                format!("/v2/t/app/manifests/{DIGEST}"),
+                Some(&pull),
+            ),
+        ];
+        for (method, path, token) in cases {
+            let theirs = answer(&distribution.addr, method.clone(), &path, token).await;
+            let mine = answer(&ours.addr, method.clone(), &path, token).await;
+            let theirs = theirs.replace(&distribution.addr, "HOST");
+            let mine = mine.replace(&ours.addr, "HOST");
+            assert_eq!(
+                mine,
+                theirs,
+                "{mode:?} {method} {path} token={}",
+                token.is_some()
+            );
+        }
+    }
+}
