@@ -248,3 +248,25 @@ fn malformed() {
         );
     }
 }
+
+/// Tokens signed by `openssl dgst` with a certificate from `openssl req`,
+/// outside this crate's code (`testdata/openssl-*`): an independent signer,
+/// and the kid computed by a separate script.
+#[test]
+fn tokens_signed_by_openssl_verify() {
+    let bundle = TrustBundle::from_pem(include_bytes!("../testdata/openssl-root.pem")).unwrap();
+    assert_eq!(
+        bundle.key_ids().collect::<Vec<_>>(),
+        ["3HO5:XDYK:PLMK:6MPY:62QD:JQJF:LOHE:3NS4:TZUO:SVOR:GVCW:6S6K"]
+    );
+    let v = TokenVerifier::new("fuzz-issuer", "fuzz-service", bundle);
+    for token in [
+        include_str!("../testdata/openssl-kid.jwt"),
+        include_str!("../testdata/openssl-x5c.jwt"),
+    ] {
+        let verified = v.verify(token.trim(), NOW).unwrap();
+        assert_eq!(verified.subject, "alice");
+        assert!(verified.grants.allows("repository", "a/b", "push"));
+        assert!(verified.grants.allows_catalog());
+    }
+}
