@@ -209,6 +209,30 @@ pub fn may_pull(authorizer: &dyn Authorizer, identity: &Identity, repo: &RepoNam
     authorizer.authorize(identity, Some(repo), Action::Pull)
 }
 
+/// `GET /metrics` on the main port: open to every user when auth is on
+/// (to everyone when it is off), and to a token holder only with the
+/// registry-wide grant, `registry:catalog:*`: a token server may hand
+/// tokens without grants to anyone.
+pub fn may_read_metrics(
+    authenticator: &dyn Authenticator,
+    identity: &Identity,
+) -> Result<(), ApiError> {
+    let allowed = match identity {
+        Identity::Anonymous => authenticator.challenge().is_none(),
+        Identity::User(_) => true,
+        Identity::Token(token) => token.grants.allows_catalog(),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(match denied(authenticator, identity) {
+        ApiError::Unauthorized(c) if c.scheme == "Bearer" => {
+            ApiError::Unauthorized(c.with_scope("registry:catalog:*".into()))
+        }
+        other => other,
+    })
+}
+
 /// Whether the catalog shows `repo` to `identity`: a token granted
 /// `registry:catalog:*` sees every repository, as with Distribution;
 /// anyone else sees the repositories they may pull.

@@ -499,14 +499,8 @@ async fn dispatch(
     };
     let user = identity.username().map(str::to_owned);
     if parts.method == http::Method::GET && parts.uri.path() == "/metrics" {
-        if identity == registry_auth::Identity::Anonymous
-            && shared.authenticator.challenge().is_some()
-        {
-            return early(
-                "metrics",
-                user,
-                access::denied(shared.authenticator.as_ref(), &identity),
-            );
+        if let Err(e) = access::may_read_metrics(shared.authenticator.as_ref(), &identity) {
+            return early("metrics", user, e);
         }
         let text = registry.metrics_text();
         return Outcome {

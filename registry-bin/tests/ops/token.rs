@@ -248,6 +248,20 @@ async fn grants_are_enforced(kind: KeyKind, mode: KeyMode) {
     )
     .await;
     assert_eq!(res.status(), 200);
+
+    // Metrics on the main port need the registry-wide grant too.
+    let res = send(&registry, reqwest::Method::GET, "/metrics", Some(&token)).await;
+    let want = challenge(
+        &server,
+        Some("registry:catalog:*"),
+        Some("insufficient_scope"),
+    );
+    assert_401(res, &want, "metrics without the catalog grant").await;
+    let res = send(&registry, reqwest::Method::GET, "/metrics", None).await;
+    let want = challenge(&server, Some("registry:catalog:*"), None);
+    assert_401(res, &want, "metrics without a token").await;
+    let res = send(&registry, reqwest::Method::GET, "/metrics", Some(&pusher)).await;
+    assert_eq!(res.status(), 200, "metrics with the catalog grant");
 }
 
 #[tokio::test]
