@@ -270,3 +270,18 @@ fn tokens_signed_by_openssl_verify() {
         assert!(verified.grants.allows_catalog());
     }
 }
+
+#[test]
+fn a_bundle_certificate_may_sign_as_its_own_x5c() {
+    let issuer = Issuer::new(KeyKind::Es256);
+    let root = issuer.header(KeyMode::X5c)["x5c"][1].clone();
+    let header = json!({"alg": "ES256", "x5c": [root]});
+    let token = issuer.sign(KeyMode::Kid, &header, &good_claims());
+    assert!(verifier(&issuer).verify(&token, NOW).is_ok());
+    // The same certificate with a leaf key's signature is refused.
+    let forged = issuer.sign(KeyMode::X5c, &header, &good_claims());
+    assert_eq!(
+        verifier(&issuer).verify(&forged, NOW),
+        Err(TokenError::BadSignature)
+    );
+}
