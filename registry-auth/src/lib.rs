@@ -33,6 +33,15 @@
 //! - [`cache`]: `CachingAuthenticator`, bcrypt once per credential (salted
 //!   SHA-256 keys, short TTL, bounded, invalidated on reload).
 //! - [`hash`]: recognising the hash on an htpasswd line, and why it is refused.
+//! - [`token`]: bearer tokens from an external token server (Docker's token
+//!   protocol, as Distribution's `auth.token`): JWS verification against a
+//!   root bundle, grants per repository.
+//!
+//! # Dependencies
+//! Token signatures and certificate chains are checked with `ring` (through
+//! `rustls-webpki`'s algorithms) and `rustls-webpki`, both already in the
+//! tree through rustls: no JOSE or X.509 crate of its own. `serde_json`
+//! reads the JWS header and claims.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -45,6 +54,7 @@ pub mod hash;
 pub mod htpasswd;
 pub mod rules;
 pub mod scope;
+pub mod token;
 pub mod traits;
 
 pub use anonymous::{AllowAll, Anonymous, AuthenticatedOnly};
@@ -54,4 +64,8 @@ pub use hash::{HashKind, LineError};
 pub use htpasswd::{Htpasswd, HtpasswdAuthenticator, HtpasswdError};
 pub use rules::{AccessRules, Pattern, Rule, RuleError};
 pub use scope::{Action, Challenge, Identity, Refusal};
+pub use token::{
+    BundleError, Grants, TokenAuthenticator, TokenAuthorizer, TokenError, TokenVerifier,
+    TrustBundle, VerifiedToken,
+};
 pub use traits::{Authenticator, Authorizer};

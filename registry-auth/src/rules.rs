@@ -146,10 +146,12 @@ impl AccessRules {
     }
 
     /// Whether the rule applies to the caller. An anonymous rule applies to
-    /// everyone: logging in never takes access away.
+    /// everyone: logging in never takes access away. Token holders are not
+    /// covered: their token's grants are their rules.
     fn covers(&self, rule: &Rule, identity: &Identity) -> bool {
         match identity {
             Identity::Anonymous => rule.anonymous,
+            Identity::Token(_) => false,
             Identity::User(user) => {
                 rule.anonymous
                     || rule.users.contains(user)

@@ -39,6 +39,14 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Verifies an `Authorization: Bearer` token. `None` (the default):
+    /// this authenticator takes no bearer tokens, and the request is
+    /// treated as one without credentials. Must not block.
+    fn authenticate_bearer(&self, token: &str) -> Option<Result<Identity, Refusal>> {
+        let _ = token;
+        None
+    }
+
     /// The challenge to send with a 401 (`None`: this authenticator never
     /// refuses). Also what to send when authorization denies an anonymous
     /// identity: a 401 with a challenge tells the client to log in, where a
@@ -67,6 +75,10 @@ impl<T: Authenticator + ?Sized> Authenticator for std::sync::Arc<T> {
         credentials: Option<&Credentials>,
     ) -> Option<Result<Identity, Refusal>> {
         (**self).authenticate_cached(credentials)
+    }
+
+    fn authenticate_bearer(&self, token: &str) -> Option<Result<Identity, Refusal>> {
+        (**self).authenticate_bearer(token)
     }
 
     fn challenge(&self) -> Option<Challenge> {

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use registry_auth::{
     AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, CachingAuthenticator,
+    TokenAuthenticator, TokenAuthorizer, TokenVerifier, TrustBundle,
 };
 use registry_storage::{CacheConfig, FsBackend, Store};
 use tokio::net::TcpListener;
 
 use crate::auth_file::HtpasswdFile;
-use crate::config::Settings;
+use crate::config::{Settings, TokenSettings};
 use crate::maintenance;
 use crate::notify::{source_addr, Notifier, SourceRecord};
 use crate::preflight::{check_readable, check_storage_root};
@@ -27,8 +28,9 @@ use crate::Registry;
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Checks what `settings` names without starting anything: the htpasswd
-/// file parses, the certificate and key load and match, the storage root is
-/// a directory or can be created. Returns one line per check.
+/// file parses, the token root bundle holds certificates, the certificate
+/// and key load and match, the storage root is a directory or can be
+/// created. Returns one line per check.
 pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
     let mut report = Vec::new();
     let root = &settings.storage;
@@ -48,6 +50,15 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
         let users = HtpasswdFile::load(path, "check").map_err(|e| e.to_string())?;
         drop(users);
         report.push(format!("htpasswd {} loads", path.display()));
+    }
+    if let Some(token) = &settings.token {
+        let bundle = load_bundle(token)?;
+        report.push(format!(
+            "token root bundle {} loads ({} certificate{})",
+            token.rootcertbundle.display(),
+            bundle.len(),
+            if bundle.len() == 1 { "" } else { "s" }
+        ));
     }
     if let Some(tls) = &settings.tls {
         check_readable("TLS certificate", &tls.certificate).map_err(|e| e.to_string())?;
@@ -77,10 +88,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .await
         .map_err(|e| format!("{}: {e}", settings.storage.display()))?;
 
-    let (authenticator, authorizer): (Arc<dyn Authenticator>, Arc<dyn Authorizer>) = match &settings
-        .htpasswd
-    {
-        Some((path, realm)) => {
+    let (authenticator, authorizer): Auth = match (&settings.token, &settings.htpasswd) {
+        (Some(token), _) => token_auth(token)?,
+        (None, Some((path, realm))) => {
             check_readable("htpasswd file", path).map_err(|e| e.to_string())?;
             let file = Arc::new(HtpasswdFile::load(path, realm).map_err(|e| e.to_string())?);
             tracing::info!(file = %path.display(), "basic auth on");
@@ -108,7 +118,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             };
             (users, authorizer)
         }
-        None => {
+        (None, None) => {
             tracing::warn!("auth is off: anyone who can reach this address can push and pull (set auth.htpasswd.path or --htpasswd)");
             (Arc::new(Anonymous), Arc::new(AllowAll))
         }
@@ -255,6 +265,37 @@ fn without_password(url: &reqwest::Url) -> reqwest::Url {
     let mut url = url.clone();
     let _ = url.set_password(None);
     url
+}
+
+/// The root bundle of `auth.token`, readable and with at least one certificate.
+fn load_bundle(token: &TokenSettings) -> Result<TrustBundle, String> {
+    let path = &token.rootcertbundle;
+    check_readable("token root bundle (auth.token.rootcertbundle)", path)
+        .map_err(|e| e.to_string())?;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    TrustBundle::from_pem(&pem)
+        .map_err(|e| format!("auth.token.rootcertbundle: {}: {e}", path.display()))
+}
+
+/// Who the caller is and what they may do.
+type Auth = (Arc<dyn Authenticator>, Arc<dyn Authorizer>);
+
+/// Bearer tokens from the token server: its grants are all a caller may do.
+fn token_auth(token: &TokenSettings) -> Result<Auth, String> {
+    let bundle = load_bundle(token)?;
+    tracing::info!(
+        realm = %token.realm,
+        service = %token.service,
+        issuer = %token.issuer,
+        bundle = %token.rootcertbundle.display(),
+        key_ids = ?bundle.key_ids().collect::<Vec<_>>(),
+        "token auth on"
+    );
+    let verifier = TokenVerifier::new(&token.issuer, &token.service, bundle);
+    Ok((
+        Arc::new(TokenAuthenticator::new(verifier, &token.realm)),
+        Arc::new(TokenAuthorizer),
+    ))
 }
 
 /// Removes abandoned uploads (with their data) every `interval`.

@@ -497,19 +497,22 @@ async fn dispatch(
                 "missing"
             };
             shared.metrics.auth_failure(reason);
+            let e = match e {
+                // A refused token: the challenge still says what to ask for.
+                ApiError::Unauthorized(challenge) => {
+                    let route = Method::parse(parts.method.as_str())
+                        .and_then(|m| Route::parse(m, parts.uri.path(), parts.uri.query()).ok());
+                    ApiError::Unauthorized(access::scoped(challenge, route.as_ref()))
+                }
+                other => other,
+            };
             return early("unauthenticated", None, e);
         }
     };
     let user = identity.username().map(str::to_owned);
     if parts.method == http::Method::GET && parts.uri.path() == "/metrics" {
-        if identity == registry_auth::Identity::Anonymous
-            && shared.authenticator.challenge().is_some()
-        {
-            return early(
-                "metrics",
-                user,
-                access::denied(shared.authenticator.as_ref(), &identity),
-            );
+        if let Err(e) = access::may_read_metrics(shared.authenticator.as_ref(), &identity) {
+            return early("metrics", user, e);
         }
         let text = registry.metrics_text();
         return Outcome {

@@ -16,6 +16,12 @@
 //!   htpasswd:
 //!     realm: Registry
 //!     path: /etc/registry/auth/htpasswd
+//!   # or, instead of htpasswd, tokens from a token server:
+//!   # token:
+//!   #   realm: https://auth.example.com/token
+//!   #   service: registry.example.com
+//!   #   issuer: auth.example.com
+//!   #   rootcertbundle: /etc/registry/auth/token-ca.pem
 //! http:
 //!   addr: 0.0.0.0:5000
 //!   host: https://registry.example.com   # absolute Location headers
@@ -43,7 +49,7 @@ mod settings;
 
 pub use load::{load, parse_str, ConfigError, KEYS};
 pub use notifications::{EndpointConfig, EventsConfig, IgnoreConfig, NotificationsConfig};
-pub use settings::{GcSettings, Limits, LogFormat, Settings, UrlMode};
+pub use settings::{GcSettings, Limits, LogFormat, Settings, TokenSettings, UrlMode};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -272,6 +278,8 @@ impl Default for DeleteConfig {
 pub struct AuthConfig {
     /// Basic auth from an htpasswd file; absent means auth is off.
     pub htpasswd: Option<HtpasswdConfig>,
+    /// Bearer tokens from an external token server (instead of htpasswd).
+    pub token: Option<TokenConfig>,
     /// Serve a non-loopback address without auth.
     #[serde(deserialize_with = "lenient_bool")]
     pub anonymous: bool,
@@ -336,6 +344,25 @@ pub struct HtpasswdConfig {
     pub realm: String,
     /// The htpasswd file (bcrypt entries only).
     pub path: PathBuf,
+}
+
+/// `auth.token.*`: trust tokens from an external token server, as CNCF
+/// Distribution's `auth.token` does.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// URL of the token server, sent in the `Bearer` challenge.
+    pub realm: String,
+    /// This registry's name: the `service` clients ask tokens for, and the
+    /// audience tokens must name.
+    pub service: String,
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// PEM certificates whose keys (or whose chains) sign tokens.
+    pub rootcertbundle: PathBuf,
+    /// Redirect-to-self of the realm; only `false` is supported.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub autoredirect: bool,
 }
 
 fn default_realm() -> String {

@@ -52,6 +52,19 @@ pub enum UrlMode {
     Fixed(String),
 }
 
+/// `auth.token`, checked: where clients get tokens and what makes one good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// The token server's URL (the challenge's `realm`).
+    pub realm: String,
+    /// The challenge's `service`, and the audience tokens must name.
+    pub service: String,
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// The PEM root bundle.
+    pub rootcertbundle: PathBuf,
+}
+
 /// Everything `registry serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -65,8 +78,10 @@ pub struct Settings {
     pub read_only: bool,
     /// Garbage collection and retention.
     pub gc: GcSettings,
-    /// htpasswd file and realm; `None` is auth off.
+    /// htpasswd file and realm; `None` is auth off (unless `token`).
     pub htpasswd: Option<(PathBuf, String)>,
+    /// Bearer tokens from a token server; never together with `htpasswd`.
+    pub token: Option<TokenSettings>,
     /// Serve a public address without auth.
     pub allow_anonymous: bool,
     /// Tracing filter.
@@ -266,6 +281,50 @@ fn access_rules(c: &Config) -> Result<Option<Arc<AccessRules>>, ConfigError> {
         })
 }
 
+/// `auth.token`, refused with htpasswd (one authority per registry) and
+/// with `autoredirect: true` (not implemented).
+fn token_settings(c: &Config) -> Result<Option<TokenSettings>, ConfigError> {
+    let Some(t) = &c.auth.token else {
+        return Ok(None);
+    };
+    let invalid = |key: &str, message: &str| ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    };
+    if c.auth.htpasswd.is_some() {
+        return Err(invalid(
+            "auth.token",
+            "auth.htpasswd and auth.token are both set: a registry takes basic auth \
+             or tokens, not both; remove one",
+        ));
+    }
+    if t.autoredirect {
+        return Err(invalid(
+            "auth.token.autoredirect",
+            "true is not supported (this registry does not serve its own token realm); \
+             set false and point auth.token.realm at the token server",
+        ));
+    }
+    for (key, value) in [
+        ("auth.token.realm", &t.realm),
+        ("auth.token.service", &t.service),
+        ("auth.token.issuer", &t.issuer),
+    ] {
+        if value.trim().is_empty() {
+            return Err(invalid(key, "must not be empty"));
+        }
+    }
+    if t.rootcertbundle.as_os_str().is_empty() {
+        return Err(invalid("auth.token.rootcertbundle", "must not be empty"));
+    }
+    Ok(Some(TokenSettings {
+        realm: t.realm.clone(),
+        service: t.service.clone(),
+        issuer: t.issuer.clone(),
+        rootcertbundle: t.rootcertbundle.clone(),
+    }))
+}
+
 const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 impl Settings {
@@ -359,6 +418,15 @@ impl Settings {
                 })?,
             throttle_window: positive("auth.throttle.window", c.auth.throttle.window)?,
         };
+        let token = token_settings(c)?;
+        if c.auth.access.is_some() && token.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "auth.access".into(),
+                message: "access rules are for htpasswd users; with auth.token the token's \
+                          access claim says what each request may do"
+                    .into(),
+            });
+        }
         if c.auth.access.is_some() && c.auth.htpasswd.is_none() {
             return Err(ConfigError::Invalid {
                 key: "auth.access".into(),
@@ -368,6 +436,7 @@ impl Settings {
         Ok(Settings {
             notifications: super::notifications::notify_settings(&c.notifications)?,
             ui_prefix: ui_prefix(&c.http.ui)?,
+            token,
             access: access_rules(c)?,
             upload_purging,
             limits,
@@ -392,7 +461,11 @@ impl Settings {
 
     /// Refuses an open registry on a public address unless asked for.
     pub fn check_exposure(&self) -> Result<(), String> {
-        if self.htpasswd.is_none() && !self.addr.ip().is_loopback() && !self.allow_anonymous {
+        if self.htpasswd.is_none()
+            && self.token.is_none()
+            && !self.addr.ip().is_loopback()
+            && !self.allow_anonymous
+        {
             return Err(format!(
                 "refusing to serve {} without authentication: anyone who can reach it could push and pull.\n\
                  Create an htpasswd file (`registry htpasswd USER > htpasswd` or `htpasswd -Bbn USER PASSWORD > htpasswd`)\n\
@@ -463,6 +536,65 @@ mod tests {
             let err = settings(edit).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{key}: ")), "{key}: {err}");
         }
+    }
+
+    fn token(autoredirect: bool) -> super::super::TokenConfig {
+        super::super::TokenConfig {
+            realm: "https://auth.example.com/token".into(),
+            service: "registry.example.com".into(),
+            issuer: "auth.example.com".into(),
+            rootcertbundle: "/etc/token-ca.pem".into(),
+            autoredirect,
+        }
+    }
+
+    #[test]
+    fn token_auth_settings() {
+        let s = settings(|c| {
+            c.auth.token = Some(token(false));
+            c.http.addr = ":5000".into();
+        })
+        .unwrap();
+        let t = s.token.as_ref().unwrap();
+        assert_eq!(t.service, "registry.example.com");
+        assert!(s.htpasswd.is_none());
+        assert!(s.check_exposure().is_ok(), "tokens are auth");
+    }
+
+    #[test]
+    fn token_refusals_name_their_keys() {
+        let err = settings(|c| c.auth.token = Some(token(true)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("auth.token.autoredirect: "), "{err}");
+        let err = settings(|c| {
+            c.auth.token = Some(token(false));
+            c.auth.htpasswd = Some(super::super::HtpasswdConfig {
+                realm: "r".into(),
+                path: "/h".into(),
+            });
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("auth.htpasswd") && err.contains("auth.token"),
+            "{err}"
+        );
+        let err = settings(|c| {
+            c.auth.token = Some(token(false));
+            c.auth.access = Some(Vec::new());
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("auth.access: "), "{err}");
+        let err = settings(|c| {
+            let mut t = token(false);
+            t.service = " ".into();
+            c.auth.token = Some(t);
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("auth.token.service: "), "{err}");
     }
 
     #[test]

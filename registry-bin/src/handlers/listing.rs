@@ -7,7 +7,7 @@ use registry_core::route::{next_page_url, tags_path, CATALOG_PATH};
 use registry_core::{ErrorCode, RepoName};
 use serde::Serialize;
 
-use crate::access::may_pull;
+use crate::access::lists;
 use crate::http_error::{ApiError, ApiResult};
 use crate::registry::Shared;
 use crate::reply::Reply;
@@ -48,7 +48,8 @@ pub async fn tags(shared: &Shared, name: &RepoName, page: &Page) -> ApiResult {
     )
 }
 
-/// `GET /v2/_catalog?n=&last=`: only repositories the caller may pull.
+/// `GET /v2/_catalog?n=&last=`: only repositories the caller may pull
+/// (everything for a token granted the catalog).
 pub async fn catalog(shared: &Shared, identity: &Identity, page: &Page) -> ApiResult {
     #[derive(Serialize)]
     struct Catalog<'a> {
@@ -61,7 +62,7 @@ pub async fn catalog(shared: &Shared, identity: &Identity, page: &Page) -> ApiRe
         .into_iter()
         .filter(|r| {
             r.parse::<RepoName>()
-                .is_ok_and(|name| may_pull(shared.authorizer.as_ref(), identity, &name))
+                .is_ok_and(|name| lists(shared.authorizer.as_ref(), identity, &name))
         })
         .collect();
     let cut = page.apply(&visible);

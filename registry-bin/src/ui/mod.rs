@@ -189,7 +189,7 @@ pub async fn handle(
     // asked to sign in (the browser's prompt) where that is nothing.
     let challenge = match identity {
         Identity::Anonymous => shared.authenticator.challenge(),
-        Identity::User(_) => None,
+        Identity::User(_) | Identity::Token(_) => None,
     };
     let shell = Shell {
         root: route::root_from(below),

@@ -19,6 +19,7 @@
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
 //! | `import`     | `registry import` from Distribution 2.8.2 (`docker-registry`), skopeo | apt |
 //! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
+//! | `token`      | skopeo, podman, ctr with `auth.token` (a test token server) | |
 
 #![allow(clippy::unwrap_used)]
 
@@ -27,6 +28,8 @@ mod harness;
 mod spawn;
 #[path = "../common/test_ca.rs"]
 mod test_ca;
+#[path = "../common/token_server.rs"]
+mod token_server;
 
 mod buildah;
 mod concurrent;
@@ -37,5 +40,6 @@ mod oci_client;
 mod oras;
 mod podman;
 mod skopeo;
+mod token;
 mod ui;
 mod webdriver;

@@ -9,9 +9,12 @@ mod harness;
 mod spawn;
 #[path = "../common/test_ca.rs"]
 mod test_ca;
+#[path = "../common/token_server.rs"]
+mod token_server;
 
 mod config;
 mod lifecycle;
 mod probes;
 mod readonly;
 mod tls;
+mod token;

@@ -225,3 +225,45 @@ fn the_page_is_on_at_the_root_and_off_in_one_key() {
         assert!(err.contains("http.ui.prefix"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn token_auth_from_the_file_and_the_environment() {
+    let f = write(
+        "auth:\n  token:\n    realm: https://auth.example.com/token\n    service: reg\n    issuer: auth\n    rootcertbundle: /etc/ca.pem\n",
+    );
+    let (c, _) = load(
+        Some(f.path()),
+        env(&[
+            ("REGISTRY_AUTH_TOKEN_SERVICE", "registry.example.com"),
+            ("REGISTRY_AUTH_TOKEN_AUTOREDIRECT", "false"),
+        ]),
+    )
+    .unwrap();
+    let t = c.auth.token.unwrap();
+    assert_eq!(t.realm, "https://auth.example.com/token");
+    assert_eq!(t.service, "registry.example.com");
+    assert_eq!(t.issuer, "auth");
+    assert_eq!(t.rootcertbundle, PathBuf::from("/etc/ca.pem"));
+    assert!(!t.autoredirect);
+    // Every key from the environment alone.
+    let (c, warnings) = load(
+        None,
+        env(&[
+            ("REGISTRY_AUTH_TOKEN_REALM", "http://127.0.0.1:1/token"),
+            ("REGISTRY_AUTH_TOKEN_SERVICE", "s"),
+            ("REGISTRY_AUTH_TOKEN_ISSUER", "i"),
+            ("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE", "/b.pem"),
+            ("REGISTRY_AUTH_TOKEN_AUTOREDIRECT", "true"),
+        ]),
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(c.auth.token.unwrap().autoredirect);
+}
+
+#[test]
+fn token_auth_needs_every_key() {
+    let f = write("auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n");
+    let err = load(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains("rootcertbundle"), "{err}");
+}

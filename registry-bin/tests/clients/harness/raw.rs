@@ -67,30 +67,69 @@ fn fetch(
             None => reqwest::Client::new(),
             Some(ca) => crate::test_ca::https_client(&std::fs::read(ca).unwrap(), false),
         };
-        let mut req = client.request(method.clone(), url);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let res = req
-            .body(body)
-            .basic_auth(USER, Some(PASS))
-            .header(
-                "accept",
-                format!(
-                    "{OCI_MANIFEST}, {OCI_INDEX}, \
-                     application/vnd.docker.distribution.manifest.v2+json, \
-                     application/vnd.docker.distribution.manifest.list.v2+json"
-                ),
-            )
-            .send()
+        let send = |token: Option<String>| {
+            let mut req = client.request(method.clone(), url);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req = match token {
+                None => req.basic_auth(USER, Some(PASS)),
+                Some(token) => req.bearer_auth(token),
+            };
+            req.body(body.clone())
+                .header(
+                    "accept",
+                    format!(
+                        "{OCI_MANIFEST}, {OCI_INDEX}, \
+                         application/vnd.docker.distribution.manifest.v2+json, \
+                         application/vnd.docker.distribution.manifest.list.v2+json"
+                    ),
+                )
+                .send()
+        };
+        let mut res = send(None)
             .await
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        if let Some(token) = bearer_token(&client, &res).await {
+            // Token auth: what a client does with a Bearer challenge.
+            res = send(Some(token))
+                .await
+                .unwrap_or_else(|e| panic!("{method} {url} with a token: {e}"));
+        }
         Raw {
             status: res.status().as_u16(),
             headers: res.headers().clone(),
             body: res.bytes().await.unwrap().to_vec(),
         }
     })
+}
+
+/// For a 401 with a `Bearer` challenge, a token from its realm for its
+/// service and scope, asked for as [`USER`].
+async fn bearer_token(client: &reqwest::Client, res: &reqwest::Response) -> Option<String> {
+    if res.status() != 401 {
+        return None;
+    }
+    let challenge = res.headers().get("www-authenticate")?.to_str().ok()?;
+    let params = challenge.strip_prefix("Bearer ")?;
+    let param = |name: &str| {
+        let start = params.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = params[start..].find('"')?;
+        Some(params[start..start + len].to_owned())
+    };
+    let mut query = vec![("service", param("service")?)];
+    query.extend(param("scope").map(|s| ("scope", s)));
+    let answer: serde_json::Value = client
+        .get(param("realm")?)
+        .query(&query)
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    answer["token"].as_str().map(str::to_owned)
 }
 
 /// The manifest `repo:reference` as served (status must be 200).

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use super::{need, PASS, USER};
 use crate::spawn;
 use crate::test_ca::TestCa;
+use crate::token_server::TokenServer;
 
 /// How clients reach the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,22 +107,42 @@ impl Registry {
         extra: impl FnOnce(&Path, &mut Command),
     ) -> Registry {
         need("htpasswd", "apache2-utils");
+        Registry::launch(scheme, storage, "basic auth on", |cmd, dir| {
+            let htpasswd = dir.join("htpasswd");
+            let line = Command::new("htpasswd")
+                .args(["-Bbn", USER, PASS])
+                .output()
+                .unwrap();
+            assert!(line.status.success(), "htpasswd -Bbn failed");
+            std::fs::write(&htpasswd, &line.stdout).unwrap();
+            cmd.arg("--htpasswd").arg(&htpasswd);
+            extra(dir, cmd);
+        })
+    }
+
+    /// Starts `registry serve` trusting the tokens of `tokens` (configured
+    /// through the `REGISTRY_AUTH_TOKEN_*` variables).
+    pub fn start_with_tokens(scheme: Scheme, tokens: &TokenServer) -> Registry {
+        Registry::launch(scheme, None, "token auth on", |cmd, _| {
+            cmd.envs(tokens.registry_env());
+        })
+    }
+
+    /// Starts the registry on `storage` (a fresh folder when `None`) with `auth`
+    /// applied to its command; it must log `auth_line` on the way up.
+    fn launch(
+        scheme: Scheme,
+        storage: Option<&Path>,
+        auth_line: &str,
+        auth: impl FnOnce(&mut Command, &Path),
+    ) -> Registry {
         let data = tempfile::tempdir().unwrap();
-        let htpasswd = data.path().join("htpasswd");
-        let line = Command::new("htpasswd")
-            .args(["-Bbn", USER, PASS])
-            .output()
-            .unwrap();
-        assert!(line.status.success(), "htpasswd -Bbn failed");
-        std::fs::write(&htpasswd, &line.stdout).unwrap();
         let storage = storage.map_or_else(|| data.path().join("storage"), Path::to_path_buf);
         let mut cmd = spawn::command();
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--storage"])
             .arg(&storage)
-            .arg("--htpasswd")
-            .arg(&htpasswd)
             .stderr(Stdio::inherit());
-        extra(data.path(), &mut cmd);
+        auth(&mut cmd, data.path());
         let ca = match scheme {
             Scheme::Http => None,
             Scheme::Https => {
@@ -139,6 +160,11 @@ impl Registry {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
+        assert!(
+            started.startup.iter().any(|l| l.contains(auth_line)),
+            "the registry did not log {auth_line:?}: {:#?}",
+            started.startup
+        );
         let listening = started
             .startup
             .last()
