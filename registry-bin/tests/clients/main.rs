@@ -19,6 +19,7 @@
 //! | `notifications` | webhooks seen by a receiver (skopeo) | apt    |
 //! | `import`     | `registry import` from Distribution 2.8.2 (`docker-registry`), skopeo | apt |
 //! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
+//! | `proxy`      | skopeo, podman through the pull-through cache, Distribution 2.8 upstream | apt (docker-registry) |
 
 #![allow(clippy::unwrap_used)]
 
@@ -36,6 +37,7 @@ mod notifications;
 mod oci_client;
 mod oras;
 mod podman;
+mod proxy;
 mod skopeo;
 mod ui;
 mod webdriver;
