@@ -1,6 +1,7 @@
 //! The pull-through cache with real upstreams and real clients: CNCF Distribution 2.8
 //! as the upstream (htpasswd, or Bearer tokens from a test issuer), skopeo and podman pulling through the cache by prefix,
-//! pushes beside it, the upstream killed, lying, and hit by sixteen pulls at once.
+//! containerd pulling through it as a registry mirror (`hosts.toml`, `?ns=`), pushes
+//! beside it, the upstream killed, lying, and hit by sixteen pulls at once.
 //! Every pulled byte is compared with what was pushed upstream, by digest.
 //!
 //! The cache's own side runs over plain HTTP: TLS to clients is the same code as
@@ -15,11 +16,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sha2::Digest as _;
 
+use crate::harness::containerd::Containerd;
 use crate::harness::containers::Containers;
 use crate::harness::distribution::{free_port, with_proxy_config, Distribution, UpstreamAuth};
 use crate::harness::server::workdir;
 use crate::harness::token_issuer::{Asked, TokenIssuer};
-use crate::harness::{raw, run, run_fails, Image, Layout, Registry, Scheme, PASS, USER};
+use crate::harness::{
+    raw, run, run_fails, Blob, Image, Index, Layout, Registry, Scheme, PASS, USER,
+};
 
 const PREFIX: &str = "mirror.test";
 
@@ -224,6 +228,60 @@ fn a_bearer_token_upstream_is_pulled_through_with_one_token_per_repository() {
             authenticated: true,
         }],
         "one token, with the configured credentials, for the manifest and every blob"
+    );
+}
+
+#[test]
+fn containerd_pulls_a_two_platform_index_through_the_cache_as_a_mirror() {
+    let upstream = Distribution::start(UpstreamAuth::Htpasswd);
+    let work = workdir();
+    let index = Index::two_platforms(35);
+    let src = Layout::of_index(&work.path().join("src"), "v1", &index);
+    let c = Containers::new(&upstream.endpoint);
+    run(
+        "skopeo push of an index to the upstream",
+        c.skopeo()
+            .args([
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ])
+            .args(["--dest-creds", &creds()])
+            .arg(src.oci_ref("v1"))
+            .arg(upstream.endpoint.docker_ref("lib/multi", "v1")),
+    );
+    let registry = cache_of(&upstream.url(), "10m");
+    let node = Containerd::start(&registry.endpoint);
+    node.mirror(PREFIX, &registry.endpoint);
+    let before = registry.requests().len();
+    let reference = format!("{PREFIX}/lib/multi:v1");
+    let step = "ctr images pull --all-platforms through the mirror";
+    run(
+        step,
+        node.remote("pull").arg("--all-platforms").arg(&reference),
+    );
+    node.assert_complete(&reference, step);
+    let dir = workdir();
+    let exported = node.export(&reference, true, dir.path(), step);
+    let top: &Blob = &index.index;
+    exported.assert_has(&[top], step);
+    exported.assert_has(&index.blobs(), step);
+    // containerd asked for `lib/multi?ns=mirror.test`; the cache served it as
+    // `mirror.test/lib/multi`.
+    let served = registry.requests_since(before);
+    assert!(
+        served.iter().any(|r| r.route == "manifest_get"
+            && r.repository == format!("{PREFIX}/lib/multi")
+            && r.status == 200),
+        "{served:#?}"
+    );
+    raw::assert_index(
+        &registry.endpoint,
+        &format!("{PREFIX}/lib/multi"),
+        "v1",
+        &index,
+        "cached index",
     );
 }
 
