@@ -286,6 +286,110 @@ fn containerd_pulls_a_two_platform_index_through_the_cache_as_a_mirror() {
 }
 
 #[test]
+fn distributions_proxy_remoteurl_serves_misses_from_upstream_and_takes_pushes_meanwhile() {
+    let upstream = Distribution::start(UpstreamAuth::Htpasswd);
+    let image = Image::small(36);
+    push_upstream(&upstream, "lib/app", "v1", &image);
+    let proxy = format!(
+        "  remoteurl: {}\n  username: {USER}\n  password: \"{PASS}\"\n  ttl: 10m\n",
+        upstream.url()
+    );
+    let registry =
+        Registry::start_with(Scheme::Http, |dir, cmd| with_proxy_config(dir, cmd, &proxy));
+    let ep = &registry.endpoint;
+    let c = Containers::new(ep);
+    let work = workdir();
+    let copy = |step: &str, from: String, to: String| {
+        run(
+            step,
+            c.skopeo()
+                .args([
+                    "copy",
+                    "--preserve-digests",
+                    "--src-tls-verify=false",
+                    "--dest-tls-verify=false",
+                ])
+                .args(["--src-creds", &creds(), "--dest-creds", &creds()])
+                .arg(from)
+                .arg(to),
+        );
+    };
+    // A miss by the upstream's own name, no prefix.
+    let first = work.path().join("first");
+    copy(
+        "skopeo pull of a miss",
+        ep.docker_ref("lib/app", "v1"),
+        format!("oci:{}:v1", first.display()),
+    );
+    Layout { dir: first }.assert_has(&image.blobs(), "pull of a miss");
+    // Pushes go on while cached pulls are served, at the same time.
+    let local = Image::small(37);
+    let src = Layout::of_image(&work.path().join("src"), "v1", &local);
+    std::thread::scope(|scope| {
+        let pushes: Vec<_> = (0..2)
+            .map(|i| {
+                let (src, copy) = (&src, &copy);
+                scope.spawn(move || {
+                    copy(
+                        &format!("skopeo push {i}"),
+                        src.oci_ref("v1"),
+                        ep.docker_ref(&format!("team/app{i}"), "v1"),
+                    )
+                })
+            })
+            .collect();
+        let pulls: Vec<_> = (0..3)
+            .map(|i| {
+                let (work, copy, image) = (work.path(), &copy, &image);
+                scope.spawn(move || {
+                    let dir = work.join(format!("cached{i}"));
+                    copy(
+                        &format!("skopeo cached pull {i}"),
+                        ep.docker_ref("lib/app", "v1"),
+                        format!("oci:{}:v1", dir.display()),
+                    );
+                    Layout { dir }.assert_has(&image.blobs(), "cached pull beside pushes");
+                })
+            })
+            .collect();
+        for handle in pushes.into_iter().chain(pulls) {
+            handle.join().unwrap();
+        }
+    });
+    for i in 0..2 {
+        raw::assert_image(
+            ep,
+            &format!("team/app{i}"),
+            "v1",
+            &local,
+            "pushed beside the cache",
+        );
+    }
+    // What is stored here wins: a local tag of the upstream's name is served as pushed.
+    copy(
+        "skopeo push over a cached name",
+        src.oci_ref("v1"),
+        ep.docker_ref("lib/app", "mine"),
+    );
+    raw::assert_image(
+        ep,
+        "lib/app",
+        "mine",
+        &local,
+        "local tag in the cached repository",
+    );
+    for method in ["GET", "HEAD"] {
+        assert_eq!(upstream.served(method, "/manifests/mine"), 0, "{method}");
+    }
+    let label = upstream.endpoint.host.clone();
+    let hits = metric(
+        &registry,
+        &format!("registry_proxy_hits_total{{upstream=\"{label}\"}}"),
+    );
+    assert!(hits >= 3, "hits: {hits}");
+}
+
+#[test]
 fn sixteen_pulls_of_an_uncached_64_mib_blob_fetch_it_once() {
     let upstream = Distribution::start(UpstreamAuth::Htpasswd);
     let image = Image::build(32, "amd64", [64 << 20, 1_000, 1_000]);
