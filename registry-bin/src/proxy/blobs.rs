@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use futures::TryStreamExt;
 use http::{HeaderMap, StatusCode};
 use registry_core::{BlobHasher, Digest, ErrorCode, RegistryError, RepoName, UploadId};
-use registry_storage::{layout, ByteStream, StorageError, Store};
+use registry_storage::{ByteStream, StorageError, Store};
 use tokio::sync::watch;
 
 use super::{Proxy, Target, Upstream};
@@ -77,11 +77,15 @@ struct Flight {
 /// Blobs being fetched, by digest.
 #[derive(Debug, Default)]
 pub struct Flights {
-    map: Arc<Mutex<HashMap<Digest, Arc<Flight>>>>,
+    map: FlightMap,
 }
+
+/// The flights in the air, shared with their tasks.
+type FlightMap = Arc<Mutex<HashMap<Digest, Arc<Flight>>>>;
 
 /// What a flight needs, owned, so it outlives the request that started it.
 struct Job {
+    flights: FlightMap,
     store: Store,
     upstream: Arc<Upstream>,
     metrics: Arc<ProxyMetrics>,
@@ -114,6 +118,7 @@ impl Flights {
         });
         map.insert(digest.clone(), Arc::clone(&flight));
         let job = Job {
+            flights: Arc::clone(&self.map),
             store: shared.store.clone(),
             upstream: Arc::clone(target.upstream),
             metrics: Arc::clone(&shared.metrics.proxy),
@@ -123,15 +128,7 @@ impl Flights {
             id,
             state: tx,
         };
-        let flights = Arc::clone(&self.map);
-        tokio::spawn(async move {
-            let digest = job.digest.clone();
-            job.run().await;
-            flights
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&digest);
-        });
+        tokio::spawn(job.run());
         flight
     }
 }
@@ -148,11 +145,16 @@ fn mint_upload_id() -> UploadId {
 }
 
 impl Job {
+    /// Fetches, then leaves the map: a pull that comes after a success finds the blob
+    /// in storage (or, in between, this flight's `Done`), and one after a failure
+    /// starts a new fetch.
     async fn run(self) {
         let label = self.upstream.label.clone();
-        let outcome = self.fetch().await;
-        let state = match outcome {
-            Ok(()) => State::Done,
+        match self.fetch().await {
+            Ok(()) => {
+                self.state.send_replace(State::Done);
+                self.leave();
+            }
             Err(failure) => {
                 if !matches!(failure, Failure::NotFound) {
                     self.metrics.record(&label, ProxyEvent::UpstreamError);
@@ -161,10 +163,15 @@ impl Job {
                 if let Err(e) = self.store.cancel_upload(&self.repo, &self.id).await {
                     tracing::warn!(error = %e, "removing a failed fetch's upload");
                 }
-                State::Failed(failure)
+                self.leave();
+                self.state.send_replace(State::Failed(failure));
             }
-        };
-        self.state.send_replace(state);
+        }
+    }
+
+    fn leave(&self) {
+        let mut map = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.digest);
     }
 
     async fn fetch(&self) -> Result<(), Failure> {
@@ -195,7 +202,7 @@ impl Job {
             .await
             .map_err(storage)?;
         self.state.send_replace(State::Writing { written: 0, size });
-        let mut hasher = BlobHasher::new(self.digest.algorithm());
+        let mut hasher = SegmentHasher::new(BlobHasher::new(self.digest.algorithm()));
         let mut writer = self
             .store
             .upload_writer(&self.repo, &self.id)
@@ -208,11 +215,12 @@ impl Job {
                 .await
                 .map_err(|e| upstream_failure(502, format!("broke off a blob: {e}")))?;
             let Some(chunk) = chunk else { break };
-            hasher.update(&chunk);
+            hasher.push(chunk.clone());
             pending += chunk.len() as u64;
             writer.write(chunk).await.map_err(storage)?;
             if pending >= SEGMENT {
                 writer.commit_unsynced().await.map_err(storage)?;
+                hasher.flush().await?;
                 self.metrics.fetched(&self.upstream.label, pending);
                 written += pending;
                 pending = 0;
@@ -233,7 +241,7 @@ impl Job {
                 format!("sent {written} bytes of a blob it announced as {size:?} bytes"),
             ));
         }
-        hasher.verify(&self.digest).map_err(|e| {
+        hasher.finish().await?.verify(&self.digest).map_err(|e| {
             upstream_failure(
                 502,
                 format!(
@@ -246,6 +254,60 @@ impl Job {
             .commit_upload(&self.repo, &self.id, &self.digest)
             .await
             .map_err(storage)
+    }
+}
+
+/// Hashes a download segment by segment on the blocking pool, one segment behind the
+/// download, so SHA-256 does not hold up the runtime threads that serve clients.
+/// Memory: the segment being received and the one being hashed.
+struct SegmentHasher {
+    idle: Option<BlobHasher>,
+    busy: Option<tokio::task::JoinHandle<BlobHasher>>,
+    segment: Vec<bytes::Bytes>,
+}
+
+impl SegmentHasher {
+    fn new(hasher: BlobHasher) -> SegmentHasher {
+        SegmentHasher {
+            idle: Some(hasher),
+            busy: None,
+            segment: Vec::new(),
+        }
+    }
+
+    /// Adds bytes to the current segment.
+    fn push(&mut self, chunk: bytes::Bytes) {
+        self.segment.push(chunk);
+    }
+
+    /// Waits for the previous segment's hashing, then starts the current one's.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        let mut hasher = match (self.busy.take(), self.idle.take()) {
+            (Some(task), _) => task
+                .await
+                .map_err(|e| Failure::Storage(format!("hashing task: {e}")))?,
+            (None, Some(hasher)) => hasher,
+            (None, None) => return Err(Failure::Storage("hasher already finished".into())),
+        };
+        let chunks = std::mem::take(&mut self.segment);
+        self.busy = Some(tokio::task::spawn_blocking(move || {
+            for chunk in &chunks {
+                hasher.update(chunk);
+            }
+            hasher
+        }));
+        Ok(())
+    }
+
+    /// The hasher over every byte pushed.
+    async fn finish(mut self) -> Result<BlobHasher, Failure> {
+        self.flush().await?;
+        match self.busy.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Failure::Storage(format!("hashing task: {e}"))),
+            None => Err(Failure::Storage("hasher already finished".into())),
+        }
     }
 }
 
@@ -383,11 +445,10 @@ impl Follower {
                 State::Writing { written, .. } => {
                     let allowed = written.saturating_sub(HOLD_BACK);
                     if self.pos < allowed {
-                        let key = layout::upload_data(&self.flight.repo, &self.flight.id);
+                        let (repo, id) = (&self.flight.repo, &self.flight.id);
                         match self
                             .store
-                            .backend()
-                            .read(&key, self.pos, Some(allowed - self.pos))
+                            .read_upload_range(repo, id, self.pos, allowed - self.pos)
                             .await
                         {
                             Ok(stream) => {
