@@ -93,13 +93,22 @@ impl Default for UpstreamTimeouts {
     }
 }
 
-/// Where an upstream's password comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an upstream's password comes from. `Debug` does not show an inline one.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Password {
     /// Written in the config.
     Inline(String),
     /// Read from this file when the server starts.
     File(PathBuf),
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Password::Inline(_) => f.write_str("Inline(..)"),
+            Password::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
 }
 
 /// A checked upstream.

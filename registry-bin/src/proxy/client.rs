@@ -64,13 +64,21 @@ struct AuthState {
     tokens: HashMap<String, (String, Instant)>,
 }
 
-/// One upstream registry.
-#[derive(Debug)]
+/// One upstream registry. Its `Debug` leaves the password out.
 pub struct UpstreamClient {
     http: reqwest::Client,
     base: String,
     credentials: Option<(String, String)>,
     auth: Mutex<AuthState>,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("base", &self.base)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The `Accept` list sent when the client sent none: every manifest type this registry
@@ -305,6 +313,23 @@ impl UpstreamClient {
 #[cfg(test)]
 mod tests {
     use registry_core::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+
+    #[test]
+    fn debug_output_leaves_the_password_out() {
+        let settings = crate::config::parse_str(
+            "proxy:\n  upstreams:\n    - prefix: a\n      url: https://a\n      username: u\n      password: s3cret\n",
+        )
+        .unwrap()
+        .proxy
+        .check()
+        .unwrap();
+        let client = super::UpstreamClient::new(&settings[0]).unwrap();
+        let text = format!("{client:?}");
+        assert!(
+            text.contains("https://a") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_default_accept_lists_every_stored_type() {
