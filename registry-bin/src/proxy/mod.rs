@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use registry_auth::Action;
-use registry_core::{ErrorCode, RegistryError, RepoName, Route};
+use registry_core::{ErrorCode, Reference, RegistryError, RepoName, Route};
 
 use crate::access::required_action;
 use crate::config::UpstreamSettings;
@@ -274,6 +274,22 @@ pub async fn intercept(shared: &Shared, headers: &HeaderMap, route: &Route) -> O
         } => manifests::get(shared, proxy, target, headers, name, reference, *head).await,
         Route::BlobGet { name, digest, head } => {
             blobs::get(shared, proxy, target, headers, name, digest, *head).await
+        }
+        Route::ManifestPut {
+            name,
+            reference,
+            tags,
+        } if target.local_first() => {
+            // A tag pushed here is local from now on: never checked against the upstream
+            // (nor replaced by its version) again.
+            let pushed = tags.iter().chain(match reference {
+                Reference::Tag(tag) => Some(tag),
+                Reference::Digest(_) => None,
+            });
+            for tag in pushed {
+                proxy.forget(&format!("{name}:{tag}"));
+            }
+            return None;
         }
         _ if !target.local_first() && required_action(route).is_some_and(|a| a != Action::Pull) => {
             Err(RegistryError::new(ErrorCode::Denied)

@@ -291,7 +291,7 @@ fn distributions_proxy_remoteurl_serves_misses_from_upstream_and_takes_pushes_me
     let image = Image::small(36);
     push_upstream(&upstream, "lib/app", "v1", &image);
     let proxy = format!(
-        "  remoteurl: {}\n  username: {USER}\n  password: \"{PASS}\"\n  ttl: 10m\n",
+        "  remoteurl: {}\n  username: {USER}\n  password: \"{PASS}\"\n  ttl: 1s\n",
         upstream.url()
     );
     let registry =
@@ -381,6 +381,21 @@ fn distributions_proxy_remoteurl_serves_misses_from_upstream_and_takes_pushes_me
     for method in ["GET", "HEAD"] {
         assert_eq!(upstream.served(method, "/manifests/mine"), 0, "{method}");
     }
+    // A push over a cached tag makes it local: past the ttl it is not replaced by the
+    // upstream's version.
+    copy(
+        "skopeo push over a cached tag",
+        src.oci_ref("v1"),
+        ep.docker_ref("lib/app", "v1"),
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    raw::assert_image(
+        ep,
+        "lib/app",
+        "v1",
+        &local,
+        "pushed over a cached tag, past the ttl",
+    );
     let label = upstream.endpoint.host.clone();
     let hits = metric(
         &registry,
