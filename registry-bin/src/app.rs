@@ -18,6 +18,7 @@ use crate::config::{Settings, TokenSettings};
 use crate::maintenance;
 use crate::notify::{source_addr, Notifier, SourceRecord};
 use crate::preflight::{check_readable, check_storage_root};
+use crate::proxy::Proxy;
 use crate::server::{serve, serve_metrics, ServeOptions};
 use crate::tls::ReloadingCert;
 use crate::ui::UiOptions;
@@ -74,6 +75,19 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
             "notification endpoint {} posts to {}",
             endpoint.name,
             without_password(&endpoint.url)
+        ));
+    }
+    // Builds the clients: password files are read here.
+    let proxy = Proxy::new(&settings.upstreams)?;
+    for upstream in proxy.upstreams() {
+        report.push(format!(
+            "proxy upstream {} ({}) caches {}",
+            upstream.label,
+            upstream.url,
+            match &upstream.prefix {
+                Some(prefix) => format!("repositories under {prefix}/"),
+                None => "every repository not stored here".into(),
+            }
         ));
     }
     settings.check_exposure()?;
@@ -159,6 +173,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     if !settings.notifications.endpoints.is_empty() {
         builder = builder.events(notifier(&settings, local.port())?);
     }
+    if !settings.upstreams.is_empty() {
+        let proxy = Proxy::new(&settings.upstreams)?;
+        builder = builder.proxy(proxy);
+    }
     let registry = builder
         .authenticator(authenticator)
         .authorizer(authorizer)
@@ -176,6 +194,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             usage: None,
         }))
         .build();
+    if registry.proxy().is_some() {
+        // Unreachable upstreams are logged, not fatal: they may come back, and what is
+        // cached is served meanwhile.
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            if let Some(proxy) = registry.proxy() {
+                proxy.warn_unreachable().await;
+            }
+        });
+    }
     if let Some((age, interval)) = settings.upload_purging {
         spawn_upload_purging(registry.clone(), age, interval);
     }

@@ -33,6 +33,10 @@ pub async fn run(
                 ..
             }
     );
+    // Pulls of proxied repositories, and refused writes under a cache's prefix.
+    if let Some(result) = crate::proxy::intercept(shared, headers, route).await {
+        return result;
+    }
     let _slot = match streams {
         true => Some(shared.upload_slots.try_acquire().map_err(|_| too_many(1))?),
         false => None,

@@ -31,6 +31,7 @@
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`maintenance`]: garbage collection on a schedule and from the command line.
 //! - [`notify`]: events POSTed to webhooks, as CNCF Distribution sends them.
+//! - [`proxy`]: the pull-through cache of upstream registries.
 //! - [`idle`]: closing connections that neither read nor write.
 //! - [`throttle`]: failed-login limits per address and per user.
 //! - [`handlers`]: one module per group of endpoints.
@@ -61,6 +62,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod notify;
 pub mod preflight;
+pub mod proxy;
 pub mod registry;
 pub mod reply;
 pub mod server;

@@ -4,8 +4,10 @@
 //! each series is a map entry behind one mutex, touched once per request.
 
 mod gc;
+mod proxy;
 
 pub use gc::{GcMetrics, PassRecord};
+pub use proxy::{ProxyEvent, ProxyMetrics};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -53,6 +55,8 @@ pub struct Metrics {
     series: Mutex<Series>,
     /// Garbage collection passes and storage use.
     pub gc: GcMetrics,
+    /// The pull-through cache, per upstream (shared with the tasks that fetch blobs).
+    pub proxy: std::sync::Arc<ProxyMetrics>,
 }
 
 impl Metrics {
@@ -126,6 +130,7 @@ impl Metrics {
             header(&mut out, "registry_uploads_in_progress", "gauge", "Upload sessions open in this process.");
             let _ = writeln!(out, "registry_uploads_in_progress {uploads_in_progress}");
             self.gc.render(&mut out);
+            self.proxy.render(&mut out);
             out
         })
     }

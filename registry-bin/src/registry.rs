@@ -21,6 +21,7 @@ use crate::dispatch::run;
 use crate::http_error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::notify::{EventSink, Happened};
+use crate::proxy::Proxy;
 use crate::reply::{Body, Reply};
 use crate::sessions::SessionTable;
 use crate::throttle::Throttle;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub events: Option<Arc<dyn EventSink>>,
     /// The web page; `None` when turned off.
     pub ui: Option<Ui>,
+    /// The pull-through cache, when upstreams are configured.
+    pub proxy: Option<Proxy>,
 }
 
 impl Shared {
@@ -105,6 +108,7 @@ pub struct RegistryBuilder {
     body_timeout: Duration,
     events: Option<Arc<dyn EventSink>>,
     ui: Option<UiOptions>,
+    proxy: Option<Proxy>,
 }
 
 impl RegistryBuilder {
@@ -153,6 +157,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// Serves repositories under the proxy's prefixes from its upstreams (default: none).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// How `Location` headers are written (default: relative paths).
     pub fn urls(mut self, urls: UrlMode) -> Self {
         self.urls = urls;
@@ -174,6 +184,10 @@ impl RegistryBuilder {
 
     /// The finished registry.
     pub fn build(self) -> Registry {
+        let metrics = Metrics::default();
+        for upstream in self.proxy.iter().flat_map(Proxy::upstreams) {
+            metrics.proxy.register(&upstream.label);
+        }
         Registry {
             shared: Arc::new(Shared {
                 store: self.store,
@@ -183,12 +197,13 @@ impl RegistryBuilder {
                 delete_enabled: self.delete_enabled,
                 read_only: self.read_only,
                 urls: self.urls,
-                metrics: Metrics::default(),
+                metrics,
                 throttle: self.throttle,
                 upload_slots: Semaphore::new(self.upload_slots),
                 body_timeout: self.body_timeout,
                 events: self.events,
                 ui: self.ui.map(Ui::new),
+                proxy: self.proxy,
             }),
         }
     }
@@ -209,6 +224,7 @@ impl Registry {
             body_timeout: Duration::from_secs(60),
             events: None,
             ui: Some(UiOptions::default()),
+            proxy: None,
         }
     }
 
@@ -235,6 +251,11 @@ impl Registry {
     /// The metrics, for the parts of the server that record their own series.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// The pull-through cache, when upstreams are configured.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.shared.proxy.as_ref()
     }
 
     /// The store, for embedders that want to inspect or seed it.
@@ -536,9 +557,16 @@ async fn dispatch(
             };
         }
     }
+    // containerd's mirror requests name the upstream in `?ns=`: routed (and authorized)
+    // under the upstream's prefix.
+    let mirrored = shared
+        .proxy
+        .as_ref()
+        .and_then(|p| p.mirror_path(parts.uri.path(), parts.uri.query()));
+    let path = mirrored.as_deref().unwrap_or(parts.uri.path());
     let route = Method::parse(parts.method.as_str())
         .ok_or(RouteError::MethodNotAllowed)
-        .and_then(|m| Route::parse(m, parts.uri.path(), parts.uri.query()));
+        .and_then(|m| Route::parse(m, path, parts.uri.query()));
     let route = match route {
         Ok(route) => route,
         Err(e) => return early("unknown", user, route_error(e)),

@@ -50,7 +50,6 @@ const KEYS: &[(&str, Treatment)] = &[
     ("reporting", Ignored("Bugsnag and New Relic reporting are not implemented; use /metrics")),
     ("redis", Ignored("not needed: caches are in memory and replicas share nothing")),
     ("health", Ignored("/healthz and /readyz check storage on every probe")),
-    ("proxy", Refused("the pull-through cache is not implemented yet; refusing rather than serve an empty registry in its place")),
     ("compatibility", Ignored("schema 1 manifests are refused")),
     ("validation", Ignored("manifests are always validated; foreign layer URLs are kept as pushed")),
     ("policy", Ignored("repository classes are not checked")),
@@ -138,10 +137,6 @@ mod tests {
             ),
             ("http:\n  prefix: /reg\n", "http.prefix"),
             ("http:\n  net: unix\n", "http.net"),
-            (
-                "proxy:\n  remoteurl: https://registry-1.docker.io\n",
-                "proxy",
-            ),
         ] {
             match check(&tree(text)) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),

@@ -46,6 +46,10 @@ pub const KEYS: &[&str] = &[
     "notifications.events.includereferences",
     "http.ui.enabled",
     "http.ui.prefix",
+    "proxy.remoteurl",
+    "proxy.username",
+    "proxy.password",
+    "proxy.ttl",
 ];
 
 const ENV_PREFIX: &str = "REGISTRY_";

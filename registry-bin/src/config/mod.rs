@@ -45,10 +45,12 @@
 mod compat;
 mod load;
 mod notifications;
+mod proxy;
 mod settings;
 
 pub use load::{load, parse_str, ConfigError, KEYS};
 pub use notifications::{EndpointConfig, EventsConfig, IgnoreConfig, NotificationsConfig};
+pub use proxy::{Password, ProxyConfig, UpstreamConfig, UpstreamSettings, UpstreamTimeouts};
 pub use settings::{GcSettings, Limits, LogFormat, Settings, TokenSettings, UrlMode};
 
 use std::collections::BTreeMap;
@@ -85,8 +87,8 @@ pub struct Config {
     pub redis: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub health: Foreign,
-    /// A standard registry key this registry warns about or refuses (`compat.rs`).
-    pub proxy: Foreign,
+    /// The pull-through cache's upstreams (`proxy.rs`).
+    pub proxy: ProxyConfig,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub compatibility: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).

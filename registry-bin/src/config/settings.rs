@@ -11,7 +11,7 @@ use registry_auth::{AccessRules, Action, Pattern, Rule};
 
 use registry_core::gc::RetentionPolicies;
 
-use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig};
+use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig, UpstreamSettings};
 use crate::notify::settings::NotifySettings;
 
 /// Slow-client limits and resource caps.
@@ -104,6 +104,8 @@ pub struct Settings {
     pub notifications: NotifySettings,
     /// Where the web page is mounted; `None` when it is off.
     pub ui_prefix: Option<String>,
+    /// Pull-through cache upstreams (`proxy`); empty: no cache.
+    pub upstreams: Vec<UpstreamSettings>,
 }
 
 /// The page's mount point when it is on: an absolute path of plain
@@ -437,6 +439,7 @@ impl Settings {
             notifications: super::notifications::notify_settings(&c.notifications)?,
             ui_prefix: ui_prefix(&c.http.ui)?,
             token,
+            upstreams: c.proxy.check()?,
             access: access_rules(c)?,
             upload_purging,
             limits,

@@ -174,7 +174,7 @@ async fn check_blobs(shared: &Shared, name: &RepoName, parsed: &Manifest) -> Res
 }
 
 /// Writes the manifest and, when it has a subject, its referrers entry.
-async fn store(
+pub(crate) async fn store(
     shared: &Shared,
     name: &RepoName,
     digest: &Digest,

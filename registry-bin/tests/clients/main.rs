@@ -20,6 +20,7 @@
 //! | `import`     | `registry import` from Distribution 2.8.2 (`docker-registry`), skopeo | apt |
 //! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
 //! | `token`      | skopeo, podman, ctr with `auth.token` (a test token server) | |
+//! | `proxy`      | skopeo, podman through the pull-through cache, Distribution 2.8 upstream | apt (docker-registry) |
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +40,7 @@ mod notifications;
 mod oci_client;
 mod oras;
 mod podman;
+mod proxy;
 mod skopeo;
 mod token;
 mod ui;

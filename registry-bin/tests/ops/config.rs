@@ -148,6 +148,65 @@ fn config_errors_name_the_key_line_or_path() {
     assert!(err.contains("c.pem"), "{err}");
 }
 
+/// The pull-through cache's keys: bad prefixes, unknown keys and unreadable password
+/// files stop `config check` naming the key (and line or path); a valid set is reported.
+#[test]
+fn proxy_config_errors_name_the_key() {
+    let dir = workdir();
+    let text = std::fs::read_to_string(config(dir.path(), "")).unwrap();
+    let up = |rest: &str| format!("{text}proxy:\n  upstreams:\n{rest}");
+    let cases = [
+        (
+            up("    - prefix: docker.io\n      url: https://a\n    - prefix: docker.io/library\n      url: https://b\n"),
+            vec!["proxy.upstreams[1].prefix", "overlaps"],
+        ),
+        (
+            up("    - prefix: Docker.IO\n      url: https://a\n"),
+            vec!["proxy.upstreams[0].prefix", "Docker.IO"],
+        ),
+        (
+            up("    - prefix: a\n      url: https://a\n      ttll: 5m\n"),
+            vec!["unknown field `ttll`"],
+        ),
+        (
+            up("    - prefix: a\n      url: a.example\n"),
+            vec!["proxy.upstreams[0].url", "https://"],
+        ),
+        (
+            up("    - prefix: a\n      url: https://a\n      username: u\n      passwordfile: /nope/pw\n"),
+            vec!["proxy.upstreams[0]", "/nope/pw"],
+        ),
+    ];
+    for (i, (body, needles)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("proxy-{i}.yml"));
+        std::fs::write(&path, body).unwrap();
+        let out = check(&path);
+        assert!(!out.status.success(), "case {i} should fail");
+        let err = stderr(&out);
+        for needle in needles {
+            assert!(err.contains(needle), "case {i}: {needle:?} not in {err}");
+        }
+    }
+    // Valid, with an upstream that does not answer: checked without being asked.
+    let path = dir.path().join("proxy-ok.yml");
+    std::fs::write(
+        &path,
+        format!("{text}proxy:\n  remoteurl: http://127.0.0.1:9\n  upstreams:\n    - prefix: docker.io\n      url: https://registry-1.docker.io\n"),
+    )
+    .unwrap();
+    let out = check(&path);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("proxy upstream docker.io (https://registry-1.docker.io) caches repositories under docker.io/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("every repository not stored here"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn environment_overrides_reach_the_binary() {
     let dir = workdir();

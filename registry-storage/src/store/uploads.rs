@@ -99,6 +99,22 @@ impl Store {
             .await
     }
 
+    /// At most `len` of the upload's bytes from `offset` (cut at its end), for a reader
+    /// that follows an upload while another task writes it: the pull-through cache
+    /// serves a blob to clients while fetching it. `Err(NotFound)` once the upload has
+    /// been committed or cancelled.
+    pub async fn read_upload_range(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        offset: u64,
+        len: u64,
+    ) -> Result<ByteStream, StorageError> {
+        self.backend
+            .read(&layout::upload_data(repo, id), offset, Some(len))
+            .await
+    }
+
     /// Finishes an upload whose bytes the caller verified to hash to `digest`: moves them to
     /// the blob (which ends the upload) and links the blob into `repo`. `Err(NotFound)` for
     /// an unknown upload.

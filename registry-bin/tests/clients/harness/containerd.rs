@@ -163,6 +163,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         );
     }
 
+    /// Makes `endpoint` this node's mirror for `registry`, as a Kubernetes node's
+    /// `certs.d/<registry>/hosts.toml` does: pulls of `<registry>/<name>` go to
+    /// the endpoint with `?ns=<registry>` (plain HTTP endpoints only).
+    pub fn mirror(&self, registry: &str, endpoint: &Endpoint) {
+        let mirror = endpoint.base_url();
+        write_file(
+            self.dir.path(),
+            &format!("hosts/{registry}/hosts.toml"),
+            format!("server = \"https://{registry}\"\n[host.\"{mirror}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
+                .as_bytes(),
+        );
+    }
+
     /// `ctr images check` must list `reference` as complete.
     pub fn assert_complete(&self, reference: &str, step: &str) {
         let out = run(step, self.ctr().args(["images", "check"]));

@@ -5,10 +5,12 @@
 
 pub mod containerd;
 pub mod containers;
+pub mod distribution;
 pub mod image;
 pub mod raw;
 pub mod server;
 pub mod tar;
+pub mod token_issuer;
 
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,491 @@
+//! Blobs through the cache: stream-through with one upstream fetch per blob.
+//!
+//! A miss starts a *flight*: a task, independent of any client, that GETs the blob from
+//! the upstream and writes it into an upload of the repository while hashing it, making
+//! what it wrote visible every [`SEGMENT`] bytes. Every client pulling that digest
+//! meanwhile, the first included, reads the upload's bytes as they become visible and
+//! follows the rest, so nobody waits for the whole blob and the upstream sees one GET.
+//!
+//! ```text
+//!              upstream GET ──► hash + write segment ──► ... ──► digest verifies?
+//! state:  Connecting ──► Writing{written} ──► Writing{written'} ──►  yes: commit_upload ──► Done
+//!                                                                     no: cancel_upload ──► Failed
+//! clients:       read upload [pos, written - HOLD_BACK)            ...  Done: read the blob to its end
+//!                                                                       Failed: the body breaks off
+//! ```
+//!
+//! The last [`HOLD_BACK`] bytes reach clients only once the digest verified and the blob
+//! is committed, so no client ever receives a corrupt blob whole: on a mismatch the
+//! response breaks off (the connection is cut) and nothing is kept, so the next pull
+//! fetches again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use http::{HeaderMap, StatusCode};
+use registry_core::{BlobHasher, Digest, ErrorCode, RegistryError, RepoName, UploadId};
+use registry_storage::{ByteStream, StorageError, Store};
+use tokio::sync::watch;
+
+use super::{Proxy, Target, Upstream};
+use crate::handlers::blobs as local;
+use crate::http_error::{ApiError, ApiResult};
+use crate::metrics::{ProxyEvent, ProxyMetrics};
+use crate::registry::Shared;
+use crate::reply::Reply;
+
+/// Bytes written between two points where readers may see them.
+const SEGMENT: u64 = 1 << 20;
+
+/// Bytes held back from clients until the digest verifies.
+const HOLD_BACK: u64 = 64 * 1024;
+
+/// Why a flight failed, as the clients that wait on it are told.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// The upstream does not have the blob.
+    NotFound,
+    /// The upstream failed; `status` is what clients get (502 or 503).
+    Upstream { status: u16, message: String },
+    /// Storage failed.
+    Storage(String),
+}
+
+/// A flight's progress.
+#[derive(Debug, Clone)]
+enum State {
+    /// Waiting for the upstream's response.
+    Connecting,
+    /// `written` bytes are in the upload and readable; `size` is the upstream's length.
+    Writing { written: u64, size: Option<u64> },
+    /// Verified and committed: the blob is in storage.
+    Done,
+    /// Nothing was kept.
+    Failed(Failure),
+}
+
+/// One blob being fetched.
+#[derive(Debug)]
+struct Flight {
+    /// The repository whose upload receives the bytes (the first puller's).
+    repo: RepoName,
+    id: UploadId,
+    state: watch::Receiver<State>,
+}
+
+/// Blobs being fetched, by digest.
+#[derive(Debug, Default)]
+pub struct Flights {
+    map: FlightMap,
+}
+
+/// The flights in the air, shared with their tasks.
+type FlightMap = Arc<Mutex<HashMap<Digest, Arc<Flight>>>>;
+
+/// What a flight needs, owned, so it outlives the request that started it.
+struct Job {
+    flights: FlightMap,
+    store: Store,
+    upstream: Arc<Upstream>,
+    metrics: Arc<ProxyMetrics>,
+    remote: String,
+    digest: Digest,
+    repo: RepoName,
+    id: UploadId,
+    state: watch::Sender<State>,
+}
+
+impl Flights {
+    /// The flight of `digest`, started now if none is in the air.
+    fn join(
+        &self,
+        shared: &Shared,
+        target: Target<'_>,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Arc<Flight> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(flight) = map.get(digest) {
+            return Arc::clone(flight);
+        }
+        let id = mint_upload_id();
+        let (tx, rx) = watch::channel(State::Connecting);
+        let flight = Arc::new(Flight {
+            repo: name.clone(),
+            id: id.clone(),
+            state: rx,
+        });
+        map.insert(digest.clone(), Arc::clone(&flight));
+        let job = Job {
+            flights: Arc::clone(&self.map),
+            store: shared.store.clone(),
+            upstream: Arc::clone(target.upstream),
+            metrics: Arc::clone(&shared.metrics.proxy),
+            remote: target.remote(),
+            digest: digest.clone(),
+            repo: name.clone(),
+            id,
+            state: tx,
+        };
+        tokio::spawn(job.run());
+        flight
+    }
+}
+
+/// A fresh upload id, as upload sessions get them (its time lets purging find it).
+fn mint_upload_id() -> UploadId {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let random = uuid::Uuid::new_v4();
+    let mut bytes = [0u8; 10];
+    bytes.copy_from_slice(&random.as_bytes()[..10]);
+    UploadId::mint(millis, bytes)
+}
+
+impl Job {
+    /// Fetches, then leaves the map: a pull that comes after a success finds the blob
+    /// in storage (or, in between, this flight's `Done`), and one after a failure
+    /// starts a new fetch.
+    async fn run(self) {
+        let label = self.upstream.label.clone();
+        match self.fetch().await {
+            Ok(()) => {
+                self.state.send_replace(State::Done);
+                self.leave();
+            }
+            Err(failure) => {
+                if !matches!(failure, Failure::NotFound) {
+                    self.metrics.record(&label, ProxyEvent::UpstreamError);
+                    tracing::warn!(upstream = %label, digest = %self.digest, failure = ?failure, "blob fetch failed; nothing kept");
+                }
+                if let Err(e) = self.store.cancel_upload(&self.repo, &self.id).await {
+                    tracing::warn!(error = %e, "removing a failed fetch's upload");
+                }
+                self.leave();
+                self.state.send_replace(State::Failed(failure));
+            }
+        }
+    }
+
+    fn leave(&self) {
+        let mut map = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.digest);
+    }
+
+    async fn fetch(&self) -> Result<(), Failure> {
+        let upstream_failure = |status: u16, message: String| Failure::Upstream { status, message };
+        let mut response = self
+            .upstream
+            .client
+            .blob(&self.remote, &self.digest.to_string(), false)
+            .await
+            .map_err(|e| match e {
+                super::UpstreamError::Unreachable(_) => upstream_failure(503, e.to_string()),
+                e => upstream_failure(502, e.to_string()),
+            })?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(Failure::NotFound),
+            status => {
+                return Err(upstream_failure(
+                    502,
+                    format!("answered HTTP {status} to a blob GET"),
+                ))
+            }
+        }
+        let size = response.content_length();
+        let storage = |e: StorageError| Failure::Storage(e.to_string());
+        self.store
+            .create_upload(&self.repo, &self.id)
+            .await
+            .map_err(storage)?;
+        self.state.send_replace(State::Writing { written: 0, size });
+        let mut hasher = SegmentHasher::new(BlobHasher::new(self.digest.algorithm()));
+        let mut writer = self
+            .store
+            .upload_writer(&self.repo, &self.id)
+            .await
+            .map_err(storage)?;
+        let (mut written, mut pending) = (0u64, 0u64);
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| upstream_failure(502, format!("broke off a blob: {e}")))?;
+            let Some(chunk) = chunk else { break };
+            hasher.push(chunk.clone());
+            pending += chunk.len() as u64;
+            writer.write(chunk).await.map_err(storage)?;
+            if pending >= SEGMENT {
+                writer.commit_unsynced().await.map_err(storage)?;
+                hasher.flush().await?;
+                self.metrics.fetched(&self.upstream.label, pending);
+                written += pending;
+                pending = 0;
+                self.state.send_replace(State::Writing { written, size });
+                writer = self
+                    .store
+                    .upload_writer(&self.repo, &self.id)
+                    .await
+                    .map_err(storage)?;
+            }
+        }
+        writer.commit().await.map_err(storage)?;
+        self.metrics.fetched(&self.upstream.label, pending);
+        written += pending;
+        if size.is_some_and(|size| size != written) {
+            return Err(upstream_failure(
+                502,
+                format!("sent {written} bytes of a blob it announced as {size:?} bytes"),
+            ));
+        }
+        hasher.finish().await?.verify(&self.digest).map_err(|e| {
+            upstream_failure(
+                502,
+                format!(
+                    "sent a blob that hashes to {}, not {}",
+                    e.actual, e.expected
+                ),
+            )
+        })?;
+        self.store
+            .commit_upload(&self.repo, &self.id, &self.digest)
+            .await
+            .map_err(storage)
+    }
+}
+
+/// Hashes a download segment by segment on the blocking pool, one segment behind the
+/// download, so SHA-256 does not hold up the runtime threads that serve clients.
+/// Memory: the segment being received and the one being hashed.
+struct SegmentHasher {
+    idle: Option<BlobHasher>,
+    busy: Option<tokio::task::JoinHandle<BlobHasher>>,
+    segment: Vec<bytes::Bytes>,
+}
+
+impl SegmentHasher {
+    fn new(hasher: BlobHasher) -> SegmentHasher {
+        SegmentHasher {
+            idle: Some(hasher),
+            busy: None,
+            segment: Vec::new(),
+        }
+    }
+
+    /// Adds bytes to the current segment.
+    fn push(&mut self, chunk: bytes::Bytes) {
+        self.segment.push(chunk);
+    }
+
+    /// Waits for the previous segment's hashing, then starts the current one's.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        let mut hasher = match (self.busy.take(), self.idle.take()) {
+            (Some(task), _) => task
+                .await
+                .map_err(|e| Failure::Storage(format!("hashing task: {e}")))?,
+            (None, Some(hasher)) => hasher,
+            (None, None) => return Err(Failure::Storage("hasher already finished".into())),
+        };
+        let chunks = std::mem::take(&mut self.segment);
+        self.busy = Some(tokio::task::spawn_blocking(move || {
+            for chunk in &chunks {
+                hasher.update(chunk);
+            }
+            hasher
+        }));
+        Ok(())
+    }
+
+    /// The hasher over every byte pushed.
+    async fn finish(mut self) -> Result<BlobHasher, Failure> {
+        self.flush().await?;
+        match self.busy.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Failure::Storage(format!("hashing task: {e}"))),
+            None => Err(Failure::Storage("hasher already finished".into())),
+        }
+    }
+}
+
+/// `GET|HEAD /v2/<name>/blobs/<digest>` of a proxied repository.
+pub async fn get(
+    shared: &Shared,
+    proxy: &Proxy,
+    target: Target<'_>,
+    headers: &HeaderMap,
+    name: &RepoName,
+    digest: &Digest,
+    head: bool,
+) -> ApiResult {
+    let label = &target.upstream.label;
+    if shared.store.repo_blob_size(name, digest).await?.is_some() {
+        shared.metrics.proxy.record(label, ProxyEvent::Hit);
+        return local::get(shared, headers, name, digest, head).await;
+    }
+    if head || shared.store.blob_size(digest).await?.is_some() {
+        // Ask without fetching: a HEAD is answered from the upstream's headers, and bytes
+        // stored for another repository are linked here once the upstream confirms this
+        // repository has them too.
+        let remote = target.remote();
+        let response = target
+            .upstream
+            .client
+            .blob(&remote, &digest.to_string(), true)
+            .await
+            .map_err(|e| target.unavailable(shared, &e))?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(ErrorCode::BlobUnknown.into()),
+            status => {
+                return Err(target.failure(
+                    shared,
+                    502,
+                    &format!("answered HTTP {status} to a blob HEAD"),
+                ))
+            }
+        }
+        if shared.store.blob_size(digest).await?.is_some() {
+            shared.store.link_blob(name, digest).await?;
+            shared.metrics.proxy.record(label, ProxyEvent::Hit);
+            return local::get(shared, headers, name, digest, head).await;
+        }
+        let reply = Reply::empty(StatusCode::OK)
+            .header("content-type", "application/octet-stream")
+            .header("docker-content-digest", &digest.to_string());
+        return Ok(match response.content_length() {
+            Some(len) => reply.header("content-length", &len.to_string()),
+            None => reply,
+        });
+    }
+    shared.metrics.proxy.record(label, ProxyEvent::Miss);
+    let flight = proxy.flights.join(shared, target, name, digest);
+    let mut rx = flight.state.clone();
+    let state = rx
+        .wait_for(|s| !matches!(s, State::Connecting))
+        .await
+        .map(|s| s.clone())
+        .map_err(|_| ApiError::Internal("a blob fetch ended without a result".into()))?;
+    let size = match state {
+        State::Writing { size, .. } => size,
+        State::Done => {
+            shared.store.link_blob(name, digest).await?;
+            return local::get(shared, headers, name, digest, false).await;
+        }
+        State::Failed(Failure::NotFound) => return Err(ErrorCode::BlobUnknown.into()),
+        State::Failed(Failure::Upstream { status, message }) => {
+            return Err(RegistryError::new(ErrorCode::Unknown)
+                .with_status(status)
+                .with_message(format!(
+                    "upstream {} ({}): {message}",
+                    target.upstream.label, target.upstream.url
+                ))
+                .into())
+        }
+        State::Failed(Failure::Storage(e)) => return Err(ApiError::Internal(e)),
+        State::Connecting => return Err(ApiError::Internal("unreachable state".into())),
+    };
+    let follower = Follower {
+        store: shared.store.clone(),
+        flight,
+        rx,
+        name: name.clone(),
+        digest: digest.clone(),
+        pos: 0,
+        finished: false,
+    };
+    let stream: ByteStream = Box::pin(
+        futures::stream::unfold(follower, |mut f| async move {
+            if f.finished {
+                return None;
+            }
+            match f.next().await {
+                Ok(Some(stream)) => Some((Ok(stream), f)),
+                Ok(None) => None,
+                Err(e) => {
+                    f.finished = true;
+                    Some((Err(e), f))
+                }
+            }
+        })
+        .try_flatten(),
+    );
+    let reply = Reply::stream(StatusCode::OK, stream)
+        .header("content-type", "application/octet-stream")
+        .header("docker-content-digest", &digest.to_string())
+        .header("etag", &format!("\"{digest}\""));
+    Ok(match size {
+        Some(len) => reply.header("content-length", &len.to_string()),
+        None => reply,
+    })
+}
+
+/// One client's read of a flight.
+struct Follower {
+    store: Store,
+    flight: Arc<Flight>,
+    rx: watch::Receiver<State>,
+    name: RepoName,
+    digest: Digest,
+    pos: u64,
+    finished: bool,
+}
+
+impl Follower {
+    /// The next piece to send: bytes of the upload up to the hold-back point while the
+    /// flight writes, then the rest of the committed blob. `Err` breaks the response off.
+    async fn next(&mut self) -> std::io::Result<Option<ByteStream>> {
+        loop {
+            let state = self.rx.borrow_and_update().clone();
+            match state {
+                State::Connecting => {}
+                State::Writing { written, .. } => {
+                    let allowed = written.saturating_sub(HOLD_BACK);
+                    if self.pos < allowed {
+                        let (repo, id) = (&self.flight.repo, &self.flight.id);
+                        match self
+                            .store
+                            .read_upload_range(repo, id, self.pos, allowed - self.pos)
+                            .await
+                        {
+                            Ok(stream) => {
+                                self.pos = allowed;
+                                return Ok(Some(stream));
+                            }
+                            // Committed (renamed) since: `Done` is on its way.
+                            Err(StorageError::NotFound { .. }) => {}
+                            Err(e) => return Err(std::io::Error::other(e)),
+                        }
+                    }
+                }
+                State::Done => {
+                    self.finished = true;
+                    if self.name != self.flight.repo {
+                        self.store
+                            .link_blob(&self.name, &self.digest)
+                            .await
+                            .map_err(std::io::Error::other)?;
+                    }
+                    let rest = self
+                        .store
+                        .read_blob(&self.digest, self.pos, None)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    return Ok(Some(rest));
+                }
+                State::Failed(failure) => {
+                    return Err(std::io::Error::other(format!(
+                        "the upstream fetch of {} failed: {failure:?}",
+                        self.digest
+                    )))
+                }
+            }
+            if self.rx.changed().await.is_err() && !matches!(*self.rx.borrow(), State::Done) {
+                return Err(std::io::Error::other("the blob fetch stopped"));
+            }
+        }
+    }
+}
