@@ -34,6 +34,7 @@
 //! - [`proxy`]: the pull-through cache of upstream registries.
 //! - [`idle`]: closing connections that neither read nor write.
 //! - [`throttle`]: failed-login limits per address and per user.
+//! - [`timestamp`]: times in UTC, for notifications and the web page.
 //! - [`handlers`]: one module per group of endpoints.
 //! - [`access`]: authentication on the blocking pool, authorization per route.
 //! - [`body`]: the loop that streams request bodies into storage while hashing.
@@ -68,6 +69,7 @@ pub mod reply;
 pub mod server;
 pub mod sessions;
 pub mod throttle;
+pub mod timestamp;
 pub mod tls;
 pub mod ui;
 pub mod watch;

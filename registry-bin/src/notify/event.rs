@@ -30,7 +30,7 @@ use registry_core::{Digest, Reference, RepoName, Tag};
 use serde::Serialize;
 
 pub use super::settings::Action;
-use super::timestamp::rfc3339;
+use crate::timestamp::rfc3339;
 
 /// The media type of the envelope (`Content-Type` of every POST).
 pub const EVENTS_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";

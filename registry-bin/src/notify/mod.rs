@@ -20,7 +20,6 @@ pub mod endpoint;
 pub mod event;
 pub mod origin;
 pub mod settings;
-pub mod timestamp;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;

@@ -4,13 +4,14 @@
 //! Everything interpolated with maud's `(...)` is HTML-escaped; the only
 //! unescaped text is the style sheet, which is ours.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::StatusCode;
 use maud::{html, Markup, DOCTYPE};
 use registry_core::Digest;
 
 use crate::reply::Reply;
+use crate::timestamp::Utc;
 
 /// The style sheet, served from `static/ui.css` (no inline styles: the
 /// Content-Security-Policy forbids them).
@@ -112,28 +113,10 @@ pub fn size(bytes: u64) -> Markup {
 /// A time as `2026-12-03 10:15:42 UTC` in a `<time>` element whose
 /// `datetime` is RFC 3339 and `data-unix` the seconds (what tests read).
 pub fn timestamp(at: SystemTime) -> Markup {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let iso = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
-    let text = format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC");
-    html! { time datetime=(iso) data-unix=(secs) { (text) } }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (H. Hinnant's `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let utc = Utc::of(at);
+    let iso = utc.iso();
+    let text = format!("{} UTC", iso.replace('T', " "));
+    html! { time datetime=(format!("{iso}Z")) data-unix=(utc.unix) { (text) } }
 }
 
 /// A digest shortened to 12 hex digits, the full one in a tooltip.
@@ -176,7 +159,7 @@ mod tests {
 
     #[test]
     fn times_are_utc_calendar_dates() {
-        let at = |secs| UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let at = |secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
         let text = |secs| timestamp(at(secs)).into_string();
         assert!(text(0).contains("1970-01-01T00:00:00Z"), "{}", text(0));
         // 2000-02-29 (a leap day of a century leap year) 12:34:56.

@@ -1,18 +1,45 @@
-//! RFC 3339 timestamps in UTC, written as Go's `time.RFC3339Nano` writes
-//! them (Distribution's `timestamp`): nanoseconds with trailing zeros
-//! dropped, no fraction at all when it is zero. Twenty lines do not need a
-//! date crate.
+//! Times in UTC for people and for peers: RFC 3339 as Go's
+//! `time.RFC3339Nano` writes it (Distribution's notification `timestamp`:
+//! nanoseconds with trailing zeros dropped, no fraction when it is zero), and
+//! the calendar fields the web page shows. Twenty lines do not need a date
+//! crate.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A time's calendar fields in UTC, to the second (times before the epoch read as it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    /// Seconds since the epoch.
+    pub unix: u64,
+    /// Year, month (1-12), day (1-31).
+    pub date: (u64, u64, u64),
+    /// Hour, minute, second.
+    pub time: (u64, u64, u64),
+}
+
+impl Utc {
+    /// The fields of `at`.
+    pub fn of(at: SystemTime) -> Utc {
+        let unix = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let (days, rest) = (unix / 86_400, unix % 86_400);
+        Utc {
+            unix,
+            date: civil_from_days(days),
+            time: (rest / 3600, rest % 3600 / 60, rest % 60),
+        }
+    }
+
+    /// `2006-01-02T15:04:05` (no zone, no fraction).
+    pub fn iso(&self) -> String {
+        let ((y, m, d), (hh, mm, ss)) = (self.date, self.time);
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}")
+    }
+}
 
 /// `2006-01-02T15:04:05.999999999Z`.
 pub fn rfc3339(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let mut out = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    let mut out = Utc::of(at).iso();
     let nanos = since.subsec_nanos();
     if nanos != 0 {
         let fraction = format!("{nanos:09}");
