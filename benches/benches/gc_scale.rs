@@ -6,6 +6,9 @@
 //! cargo bench -p registry-benches --bench gc_scale -- 2000 4000   # quick look
 //! ```
 //!
+//! Under `cargo test` (no `--bench` argument) it builds and collects one store of 200
+//! manifests, as a smoke test.
+//!
 //! Each size gets a fresh store in a temporary directory (`GC_SCALE_DIR`, else the
 //! system's), built through `Store` as pushes leave it: per image a config and a layer
 //! blob (data and layer links), the manifest (`put_manifest`), ten images per repository.
@@ -36,14 +39,14 @@ const PER_REPO: usize = 10;
 const BUILDERS: usize = 64;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![25_000, 50_000, 100_000]
-    } else {
-        sizes
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this too, without
+    // it: then one small store, to check the bench still works, not to measure.
+    let sizes = match (sizes.is_empty(), args.iter().any(|a| a == "--bench")) {
+        (false, _) => sizes,
+        (true, true) => vec![25_000, 50_000, 100_000],
+        (true, false) => vec![200],
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut dirs = Vec::new();
