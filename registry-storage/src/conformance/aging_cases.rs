@@ -168,7 +168,10 @@ async fn touch_races_delete(b: &Arc<dyn Backend>) {
         let exists = b.stat(&key).await.expect("stat").is_some();
         assert!(!(touch && delete), "{key}: both a touch and its delete won");
         assert!(!touch || exists, "{key}: a touch that won was undone");
-        assert!(!delete || !exists, "{key}: a delete that won left the object");
+        assert!(
+            !delete || !exists,
+            "{key}: a delete that won left the object"
+        );
         // A touch may also report the object gone while its new time made the delete
         // put it back (it looked during the delete's rename): the caller then acts as if
         // it were gone, which is the safe side.
