@@ -25,6 +25,34 @@ pub(super) async fn run(store: &Store) {
     retention_keeps_rules_signatures_and_children(store).await;
     an_unreadable_manifest_stops_the_blob_sweep(store).await;
     a_claim_keeps_what_a_client_was_told_exists(store).await;
+    a_corrupt_tag_fails_the_pass(store).await;
+}
+
+/// A tag that does not hold a digest: what it pointed at is unknown, so the pass
+/// stops, naming it, and deletes nothing.
+async fn a_corrupt_tag_fails_the_pass(store: &Store) {
+    let r = repo("gc/corrupt-tag");
+    let stray = blob(store, &r, b"would go if the tag could be read").await;
+    let key = layout::tag_link(&r, &tag("broken"));
+    store
+        .backend()
+        .put(&key, Bytes::from_static(b"not a digest"))
+        .await
+        .expect("put garbage tag");
+    let failed = store
+        .collect_garbage(&options(Duration::from_secs(3600)), later())
+        .await;
+    assert_eq!(
+        failed.map(|r| r.deleted_blobs),
+        Err(crate::StorageError::Corrupt { key: key.clone() })
+    );
+    assert!(has_data(store, &stray).await, "nothing deleted");
+    assert!(store.backend().delete(&key).await.expect("delete tag"));
+    pass(store, &options(Duration::from_secs(3600)), later()).await;
+    assert!(
+        !has_data(store, &stray).await,
+        "the next pass finishes the job"
+    );
 }
 
 fn options(delay: Duration) -> GcOptions {

@@ -504,28 +504,17 @@ impl Store {
             revision_times: HashMap::new(),
             layer_times: HashMap::new(),
         };
-        let tags_dir = layout::tags_dir(repo);
-        for entry in self.list_all(&tags_dir, ops).await? {
-            let Some(tag) = entry.key.strip_prefix(&format!("{tags_dir}/")) else {
-                continue;
-            };
-            if tag.contains('/') {
-                continue; // not a tag object
-            }
-            ops.0 += 1;
-            let Some(content) = self.backend.get(&entry.key).await? else {
-                continue; // deleted meanwhile
-            };
-            // A tag that does not hold a digest points nowhere: it keeps nothing.
-            let Ok(digest) = super::parse_stored_digest(&entry.key, &content) else {
-                continue;
-            };
-            scan.tag_times.insert(tag.to_owned(), entry.meta.modified);
+        // A tag that does not hold a digest fails the pass (`StorageError::Corrupt`,
+        // naming it): what it pointed at cannot be known, so nothing may go.
+        let tags = self.list_tags_detailed(repo).await?.unwrap_or_default();
+        ops.0 += 1 + tags.len() as u64;
+        for tag in tags {
+            scan.tag_times.insert(tag.name.clone(), tag.pushed);
             scan.snapshot.tags.insert(
-                tag.to_owned(),
+                tag.name,
                 TagInfo {
-                    digest,
-                    pushed: millis(entry.meta.modified),
+                    digest: tag.digest,
+                    pushed: millis(tag.pushed),
                 },
             );
         }
