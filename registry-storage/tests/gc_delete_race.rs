@@ -10,69 +10,29 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use registry_core::{Algorithm, Digest, RepoName, Tag};
-use registry_storage::backend::{ObjectEntry, ObjectMeta};
-use registry_storage::{
-    layout, Backend, BackendWriter, ByteStream, GcOptions, MemoryBackend, StorageError, Store,
-};
+use registry_storage::{layout, Backend, GcOptions, MemoryBackend, StorageError, Store};
+
+mod common;
+use common::{Hooked, Hooks};
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// Delegates to memory, but the first read of `victim` finds it deleted just before,
-/// as a DELETE landing between the pass's listing and its read would leave it.
+/// The first read of `victim` finds it deleted just before, as a DELETE landing
+/// between the pass's listing and its read would leave it.
 #[derive(Debug)]
 struct DeletedWhileListed {
-    inner: MemoryBackend,
     victim: String,
     deleted: AtomicBool,
 }
 
-#[async_trait::async_trait]
-impl Backend for DeletedWhileListed {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+impl Hooks for DeletedWhileListed {
+    fn before_get(&self, key: &str, inner: &MemoryBackend) -> Result<(), StorageError> {
         if key == self.victim && !self.deleted.swap(true, Ordering::SeqCst) {
-            self.inner.delete(key).await?;
+            // The memory backend answers at once: its future is ready when first polled.
+            futures::FutureExt::now_or_never(inner.delete(key))
+                .expect("the memory backend never waits")?;
         }
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
-        self.inner.put(key, value).await
-    }
-    async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.inner.stat(key).await
-    }
-    async fn read(
-        &self,
-        key: &str,
-        offset: u64,
-        len: Option<u64>,
-    ) -> Result<ByteStream, StorageError> {
-        self.inner.read(key, offset, len).await
-    }
-    async fn append(&self, key: &str) -> Result<Box<dyn BackendWriter>, StorageError> {
-        self.inner.append(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.inner.list(prefix).await
-    }
-    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.inner.rename(from, to).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        self.inner.delete(key).await
-    }
-    async fn list_objects(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ObjectEntry>, StorageError> {
-        self.inner.list_objects(prefix, start_after, limit).await
-    }
-    async fn touch(&self, key: &str) -> Result<bool, StorageError> {
-        self.inner.touch(key).await
-    }
-    async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError> {
-        self.inner.delete_if_older(key, cutoff).await
+        Ok(())
     }
 }
 
@@ -117,10 +77,12 @@ async fn a_manifest_deleted_during_the_walk_does_not_stop_the_sweep() {
     let orphan = blob(&store, &setup, &repo, b"no manifest names this").await;
 
     // The pass lists `gone`, then finds its revision link deleted when it reads it.
-    let racing = Store::new(Arc::new(DeletedWhileListed {
+    let racing = Store::new(Arc::new(Hooked {
         inner: setup.clone(),
-        victim: layout::revision_link(&repo, &gone),
-        deleted: AtomicBool::new(false),
+        hooks: DeletedWhileListed {
+            victim: layout::revision_link(&repo, &gone),
+            deleted: AtomicBool::new(false),
+        },
     }));
     let options = GcOptions {
         delay: Duration::from_secs(3600),
