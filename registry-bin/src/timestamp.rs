@@ -71,6 +71,14 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn calendar_fields() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(Utc::of(at(0)).iso(), "1970-01-01T00:00:00");
+        assert_eq!(Utc::of(at(1_709_251_199)).iso(), "2024-02-29T23:59:59");
+        assert_eq!(Utc::of(at(1_800_000_000)).iso(), "2027-01-15T08:00:00");
+    }
+
+    #[test]
     fn formats_as_go_does() {
         let at = |secs, nanos| UNIX_EPOCH + Duration::new(secs, nanos);
         assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00Z");

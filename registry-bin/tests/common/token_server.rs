@@ -231,31 +231,8 @@ fn decode_basic(value: &str) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
-/// `secs` since the epoch as `YYYY-MM-DDThh:mm:ssZ` (civil from days,
-/// Howard Hinnant's algorithm).
+/// `secs` since the epoch as `YYYY-MM-DDThh:mm:ssZ`, the token spec's `issued_at`.
 fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[test]
-fn rfc3339_dates() {
-    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-    assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
-    assert_eq!(rfc3339(1_800_000_000), "2027-01-15T08:00:00Z");
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    format!("{}Z", registry_bin::timestamp::Utc::of(at).iso())
 }
