@@ -39,6 +39,15 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+    /// The object store could not be reached or answered an error (after retries): the
+    /// reason names the S3 error code and HTTP status. Clients get a 503.
+    #[error("object store unavailable at {key}: {reason}")]
+    Unavailable {
+        /// The key (or bucket) being accessed.
+        key: String,
+        /// What went wrong, for operators.
+        reason: String,
+    },
 }
 
 impl StorageError {
@@ -56,7 +65,8 @@ impl StorageError {
             StorageError::InvalidKey { key }
             | StorageError::NotFound { key }
             | StorageError::Corrupt { key }
-            | StorageError::Io { key, .. } => key,
+            | StorageError::Io { key, .. }
+            | StorageError::Unavailable { key, .. } => key,
         }
     }
 
@@ -77,6 +87,10 @@ impl PartialEq for StorageError {
             (StorageError::Io { key: a, source: x }, StorageError::Io { key: b, source: y }) => {
                 a == b && x.kind() == y.kind()
             }
+            (
+                StorageError::Unavailable { key: a, reason: x },
+                StorageError::Unavailable { key: b, reason: y },
+            ) => a == b && x == y,
             _ => false,
         }
     }

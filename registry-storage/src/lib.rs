@@ -19,8 +19,16 @@
 //! - [`store`]: `Store`, registry semantics over any backend.
 //! - [`fs`]: `FsBackend`, files under a root: temp file, fsync, rename, fsync dir.
 //! - [`import`]: importing a CNCF Distribution filesystem storage, verified, resumable.
+//! - [`s3`]: the S3 backend; [`s3::client`] is its low-level S3 client.
 //! - [`memory`]: `MemoryBackend`, a map in memory, for tests and embedders.
 //! - [`conformance`]: the suite every backend runs (hidden from docs; used by tests).
+
+//! # S3
+//! The S3 client signs with `rusty-s3` (sans-IO SigV4 presigning and the XML of
+//! ListObjectsV2 and multipart uploads: a multipart upload's parts live on the server and any
+//! process can continue it, unlike `object_store`'s in-process multipart; its presigned GET is
+//! what `storage.redirect` hands out) and sends with `reqwest`, the workspace's one HTTP client.
+//! Signing reads the wall clock: the one other exception to "time is a parameter".
 
 // Two `unsafe` blocks, reviewed: the read-only mapping of blob files in `fs/reader.rs`,
 // and the `sync_file_range` call in `fs/writer.rs`.
@@ -33,6 +41,7 @@ pub mod fs;
 pub mod import;
 pub mod layout;
 pub mod memory;
+pub mod s3;
 pub mod store;
 
 #[doc(hidden)]
