@@ -10,16 +10,17 @@ use registry_auth::{
     AllowAll, Anonymous, AuthenticatedOnly, Authenticator, Authorizer, CachingAuthenticator,
     TokenAuthenticator, TokenAuthorizer, TokenVerifier, TrustBundle,
 };
-use registry_storage::{CacheConfig, FsBackend, Store};
+use registry_storage::{CacheConfig, Store};
 use tokio::net::TcpListener;
 
 use crate::auth_file::HtpasswdFile;
-use crate::config::{Settings, TokenSettings};
+use crate::config::{Settings, StorageSettings, TokenSettings};
 use crate::maintenance;
 use crate::notify::{source_addr, Notifier, SourceRecord};
-use crate::preflight::{check_readable, check_storage_root};
+use crate::preflight::check_readable;
 use crate::proxy::Proxy;
 use crate::server::{serve, serve_metrics, ServeOptions};
+use crate::storage::open_backend;
 use crate::tls::ReloadingCert;
 use crate::ui::UiOptions;
 use crate::watch::spawn_watch;
@@ -34,17 +35,22 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// created. Returns one line per check.
 pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
     let mut report = Vec::new();
-    let root = &settings.storage;
-    if root.exists() {
-        if !root.is_dir() {
-            return Err(format!(
-                "{}: the storage root exists but is not a directory",
-                root.display()
-            ));
+    match &settings.storage {
+        StorageSettings::Filesystem(root) if root.exists() => {
+            if !root.is_dir() {
+                return Err(format!(
+                    "{}: the storage root exists but is not a directory",
+                    root.display()
+                ));
+            }
+            report.push(format!("storage root {} exists", root.display()));
         }
-        report.push(format!("storage root {} exists", root.display()));
-    } else {
-        report.push(format!("storage root {} will be created", root.display()));
+        StorageSettings::Filesystem(root) => {
+            report.push(format!("storage root {} will be created", root.display()));
+        }
+        StorageSettings::S3(_) => {
+            // The bucket is checked by `check_storage`, which needs the network.
+        }
     }
     if let Some((path, _)) = &settings.htpasswd {
         check_readable("htpasswd file", path).map_err(|e| e.to_string())?;
@@ -97,10 +103,7 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
 /// Runs the server until `shutdown` resolves.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     settings.check_exposure()?;
-    check_storage_root(&settings.storage).map_err(|e| e.to_string())?;
-    let backend = FsBackend::open(&settings.storage)
-        .await
-        .map_err(|e| format!("{}: {e}", settings.storage.display()))?;
+    let backend = open_backend(&settings.storage).await?;
 
     let (authenticator, authorizer): Auth = match (&settings.token, &settings.htpasswd) {
         (Some(token), _) => token_auth(token)?,
@@ -166,9 +169,13 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
 
-    let store = Store::new(Arc::new(backend))
-        .with_cache(CacheConfig::default())
-        .with_gc_delay(settings.gc.delay);
+    let store = Store::new(backend).with_gc_delay(settings.gc.delay);
+    // Tags and manifests are cached in memory only where no other process writes them:
+    // on shared object storage every replica reads the current tag (one small GET).
+    let store = match &settings.storage {
+        StorageSettings::Filesystem(_) => store.with_cache(CacheConfig::default()),
+        StorageSettings::S3(_) => store,
+    };
     let mut builder = Registry::builder(store);
     if !settings.notifications.endpoints.is_empty() {
         builder = builder.events(notifier(&settings, local.port())?);
@@ -255,7 +262,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             "read-only mode (storage.maintenance.readonly.enabled): pushes and deletes are refused"
         );
     }
-    tracing::info!(addr = %local, scheme = %scheme, storage = %settings.storage.display(), "registry listening");
+    tracing::info!(addr = %local, scheme = %scheme, storage = %settings.storage, "registry listening");
     let main = serve(listener, registry, options, stopped(stop_rx));
     tokio::pin!(main);
     tokio::select! {

@@ -210,7 +210,7 @@ mod tests {
     fn defaults() {
         let s = resolve(&[], None, &[]);
         assert_eq!(s.addr.to_string(), "127.0.0.1:5000");
-        assert_eq!(s.storage, PathBuf::from("./data"));
+        assert_eq!(s.storage.to_string(), "./data");
         assert!(s.htpasswd.is_none());
         assert!(s.delete_enabled);
         assert!(s.check_exposure().is_ok());
@@ -227,19 +227,19 @@ mod tests {
         assert_eq!(
             (
                 s.addr.port(),
-                s.storage.to_str().unwrap(),
+                s.storage.to_string(),
                 s.log_level.as_str()
             ),
-            (1000, "/file", "debug")
+            (1000, "/file".to_owned(), "debug")
         );
         let s = resolve(&[], Some(file), &env);
         assert_eq!(
             (
                 s.addr.port(),
-                s.storage.to_str().unwrap(),
+                s.storage.to_string(),
                 s.log_level.as_str()
             ),
-            (2000, "/file", "warn")
+            (2000, "/file".to_owned(), "warn")
         );
         let s = resolve(
             &["--addr", "127.0.0.1:3000", "--log-level", "error"],
@@ -249,10 +249,10 @@ mod tests {
         assert_eq!(
             (
                 s.addr.port(),
-                s.storage.to_str().unwrap(),
+                s.storage.to_string(),
                 s.log_level.as_str()
             ),
-            (3000, "/file", "error")
+            (3000, "/file".to_owned(), "error")
         );
     }
 

@@ -49,6 +49,15 @@ impl From<StorageError> for ApiError {
                 )
                 .into();
         }
+        if let StorageError::Unavailable { .. } = &e {
+            // The object store is down or refusing: the client may retry; the message
+            // says what the store answered, never a credential.
+            tracing::error!(error = %e, "storage unavailable");
+            return RegistryError::new(ErrorCode::Unknown)
+                .with_status(503)
+                .with_message(format!("storage unavailable: {e}"))
+                .into();
+        }
         ApiError::Internal(format!("storage: {e}"))
     }
 }

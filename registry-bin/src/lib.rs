@@ -68,6 +68,7 @@ pub mod registry;
 pub mod reply;
 pub mod server;
 pub mod sessions;
+pub mod storage;
 pub mod throttle;
 pub mod timestamp;
 pub mod tls;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use registry_bin::cli::{Cli, Command, ConfigCommand, ConfigFile, ServeArgs};
-use registry_bin::config::{load, LogFormat, Settings};
+use registry_bin::config::{load, LogFormat, Settings, StorageSettings};
 use registry_bin::{app, commands, maintenance};
 use tracing_subscriber::EnvFilter;
 
@@ -56,10 +56,20 @@ fn config_check(file: &std::path::Path) -> Result<(), String> {
     for line in app::check(&settings)? {
         println!("ok: {line}");
     }
-    if !settings.gc.retention.is_empty() && settings.storage.is_dir() {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let storage_exists = match &settings.storage {
+        StorageSettings::Filesystem(root) => root.is_dir(),
+        StorageSettings::S3(_) => {
+            // The bucket, the credentials, the clock and conditional deletes, as the
+            // server checks them at start.
+            runtime.block_on(registry_bin::storage::open_backend(&settings.storage))?;
+            println!("ok: {} answers", settings.storage);
+            true
+        }
+    };
+    if !settings.gc.retention.is_empty() && storage_exists {
         // What the retention policies would delete today, without deleting it.
-        let runtime = tokio::runtime::Runtime::new()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let preview = runtime.block_on(maintenance::preview(&settings))?;
         println!("retention today (dry run):\n{preview}");
     }

@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use registry_core::gc::Usage;
-use registry_storage::{FsBackend, GcOptions, GcReport, Store};
+use registry_storage::{GcOptions, GcReport, Store};
 
 use crate::cli::GcArgs;
 use crate::config::{GcSettings, Settings};
+use crate::storage::open_backend;
 use crate::Registry;
 
 /// The options of a pass under `gc` settings.
@@ -27,10 +28,8 @@ pub fn options(gc: &GcSettings, dry_run: bool, delete_untagged: bool) -> GcOptio
 /// Opens the configured storage for a maintenance command (the server may be running on
 /// it: every pass is safe beside it).
 pub async fn open_store(settings: &Settings) -> Result<Store, String> {
-    let backend = FsBackend::open(&settings.storage)
-        .await
-        .map_err(|e| format!("{}: {e}", settings.storage.display()))?;
-    Ok(Store::new(std::sync::Arc::new(backend)).with_gc_delay(settings.gc.delay))
+    let backend = open_backend(&settings.storage).await?;
+    Ok(Store::new(backend).with_gc_delay(settings.gc.delay))
 }
 
 /// Runs a pass every `interval` (the first one interval after the start), logging one

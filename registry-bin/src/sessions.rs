@@ -3,8 +3,10 @@
 //! The running hash of an upload lives in memory so a `PATCH` never re-reads
 //! earlier chunks. Storage stays the source of truth: when the process
 //! restarted, or a request broke off, or another replica took a chunk, the
-//! session's offset differs from the stored size and the hash is rebuilt by
-//! reading the stored bytes once. Each session has its own async lock, so two
+//! session's offset differs from the stored size. The hash then continues from
+//! the checkpoint stored with the upload when the backend keeps one (object
+//! storage, where every chunk may land on another replica: no re-read at all),
+//! and is otherwise rebuilt by reading the stored bytes once. Each session has its own async lock, so two
 //! requests on one upload cannot interleave their bytes.
 
 use std::collections::HashMap;
@@ -13,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use futures::TryStreamExt;
 use registry_core::upload::UploadSession;
 use registry_core::{Algorithm, RepoName, UploadId};
-use registry_storage::{StorageError, Store};
+use registry_storage::{StorageError, Store, UploadStatus};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 /// A locked slot: `None` until the session is loaded.
@@ -53,26 +55,40 @@ impl SessionTable {
 }
 
 /// Returns a session whose offset equals the stored size of the upload and
-/// whose algorithm is `algorithm` (or the session's own when `None`),
-/// re-hashing the stored bytes if the cached state cannot be trusted.
+/// whose algorithm is `algorithm` (or the session's own when `None`): the
+/// cached one, else the stored checkpoint, else re-hashing the stored bytes.
 pub async fn resync(
     slot: &mut SessionSlot,
     store: &Store,
     repo: &RepoName,
     id: &UploadId,
-    stored_size: u64,
+    stored: UploadStatus,
     algorithm: Option<Algorithm>,
 ) -> Result<(), StorageError> {
-    let usable = slot
-        .as_ref()
-        .is_some_and(|s| s.offset() == stored_size && algorithm.is_none_or(|a| a == s.algorithm()));
-    if usable {
+    let fits = |s: &UploadSession| {
+        s.offset() == stored.size && algorithm.is_none_or(|a| a == s.algorithm())
+    };
+    if slot.as_ref().is_some_and(fits) {
+        return Ok(());
+    }
+    let restored = stored
+        .checkpoint
+        .as_deref()
+        .and_then(|c| UploadSession::restore(c).ok())
+        .filter(fits);
+    if let Some(session) = restored {
+        **slot = Some(session);
         return Ok(());
     }
     let algorithm = algorithm
         .or_else(|| slot.as_ref().map(UploadSession::algorithm))
         .unwrap_or(Algorithm::Sha256);
     let mut session = UploadSession::new(algorithm);
+    if stored.size == 0 {
+        // Nothing to read (and an object store could not read it anyway).
+        **slot = Some(session);
+        return Ok(());
+    }
     let mut stream = store.read_upload(repo, id).await?;
     while let Some(chunk) = stream
         .try_next()

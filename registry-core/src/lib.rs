@@ -34,6 +34,6 @@ pub mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use error::{ErrorCode, RegistryError};
-pub use hasher::{BlobHasher, DigestMismatch};
+pub use hasher::{BadCheckpoint, BlobHasher, DigestMismatch};
 pub use name::{Reference, RepoName, Tag};
 pub use route::{Method, Route, UploadId};

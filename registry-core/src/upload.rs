@@ -21,7 +21,7 @@
 
 use crate::digest::{Algorithm, Digest};
 use crate::error::{ErrorCode, RegistryError};
-use crate::hasher::BlobHasher;
+use crate::hasher::{BadCheckpoint, BlobHasher};
 use crate::range::parse_content_range;
 
 /// An open blob upload.
@@ -58,6 +58,16 @@ impl UploadSession {
         UploadSession {
             hasher: BlobHasher::new(algorithm),
         }
+    }
+
+    /// The session as bytes to save with the upload ([`BlobHasher::checkpoint`]).
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.hasher.checkpoint()
+    }
+
+    /// A session from [`UploadSession::checkpoint`].
+    pub fn restore(checkpoint: &[u8]) -> Result<Self, BadCheckpoint> {
+        BlobHasher::restore(checkpoint).map(|hasher| UploadSession { hasher })
     }
 
     /// Bytes received so far; the next chunk must start here.

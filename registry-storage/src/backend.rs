@@ -47,6 +47,16 @@ pub struct ObjectEntry {
     pub meta: ObjectMeta,
 }
 
+/// What is stored of an upload ([`Backend::upload_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    /// Bytes appended and committed so far.
+    pub size: u64,
+    /// What the last commit saved with them ([`BackendWriter::set_checkpoint`]), when
+    /// the backend keeps it.
+    pub checkpoint: Option<Bytes>,
+}
+
 /// A place to keep objects by key.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
@@ -63,6 +73,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// starts a new one). It spares the fs backend two fsyncs. The default is `put`.
     async fn put_unsynced(&self, key: &str, value: Bytes) -> Result<(), StorageError> {
         self.put(key, value).await
+    }
+
+    /// How finely [`ObjectMeta::modified`] and [`Backend::delete_if_older`] tell times
+    /// apart: exact by default; a second on S3, whose `Last-Modified` is in whole seconds
+    /// and whose conditional delete compares seconds. Garbage collection's "delete only
+    /// the version the walk saw" allows this much.
+    fn time_resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(1)
     }
 
     /// Size and modification time of an object; `Ok(None)` when absent (a prefix is not an
@@ -106,6 +124,55 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
             });
         }
         self.append(key).await
+    }
+
+    // Uploads: objects built by appending, possibly over many requests that land on
+    // different processes or replicas, then moved into place once complete. The
+    // defaults keep an upload as one object grown in place (`append_existing`, `rename`);
+    // an object store, which can neither append nor rename, keeps a multipart upload
+    // and a small state object instead, and overrides all of them. An upload's key
+    // is read and written only through these methods.
+
+    /// Starts an empty upload at `key`, not necessarily durable (a lost upload is
+    /// answered 404 and its client starts over). The default is an empty
+    /// [`Backend::put_unsynced`].
+    async fn upload_start(&self, key: &str) -> Result<(), StorageError> {
+        self.put_unsynced(key, Bytes::new()).await
+    }
+
+    /// The upload's committed size and checkpoint; `Ok(None)` when there is no such
+    /// upload. The default is [`Backend::stat`], without a checkpoint.
+    async fn upload_status(&self, key: &str) -> Result<Option<UploadStatus>, StorageError> {
+        Ok(self.stat(key).await?.map(|meta| UploadStatus {
+            size: meta.size,
+            checkpoint: None,
+        }))
+    }
+
+    /// The upload's committed bytes from `offset`, at most `len` (as [`Backend::read`]).
+    async fn upload_read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.read(key, offset, len).await
+    }
+
+    /// Ends the upload by making its bytes the object `to` (as [`Backend::rename`]:
+    /// replacing, new to garbage collection, `Err(NotFound)` for an unknown upload).
+    async fn upload_finish(&self, key: &str, to: &str) -> Result<(), StorageError> {
+        self.rename(key, to).await
+    }
+
+    /// Abandons the upload and its bytes; `Ok(false)` when there was none.
+    async fn upload_cancel(&self, key: &str) -> Result<bool, StorageError> {
+        self.delete(key).await
+    }
+
+    /// Names of the uploads under `prefix` (as [`Backend::list`]).
+    async fn upload_list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.list(prefix).await
     }
 
     /// Names of the immediate children under `prefix` (objects and prefixes), sorted by
@@ -183,6 +250,14 @@ pub trait BackendWriter: Send + std::fmt::Debug {
     /// chunk with `commit`. Backends without a cheaper way simply commit.
     async fn commit_unsynced(self: Box<Self>) -> Result<u64, StorageError> {
         self.commit().await
+    }
+
+    /// Gives the writer what its `commit` should save with the bytes: the upload's hash
+    /// state ([`UploadStatus::checkpoint`]), so that another process or replica can take
+    /// the next chunk without reading the upload again. Backends whose uploads are served
+    /// by one process (the default) ignore it.
+    fn set_checkpoint(&mut self, checkpoint: Bytes) {
+        let _ = checkpoint;
     }
 
     /// Discards what this writer appended: the object returns to the size it had when the

@@ -47,7 +47,9 @@ pub mod store;
 #[doc(hidden)]
 pub mod conformance;
 
-pub use backend::{check_key, Backend, BackendWriter, ByteStream, ObjectEntry, ObjectMeta};
+pub use backend::{
+    check_key, Backend, BackendWriter, ByteStream, ObjectEntry, ObjectMeta, UploadStatus,
+};
 pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;

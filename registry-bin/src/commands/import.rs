@@ -25,6 +25,9 @@ use registry_storage::import::{
 };
 use registry_storage::{FsBackend, Store};
 
+use crate::config::StorageSettings;
+use crate::storage::open_backend;
+
 /// `registry import` flags.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -50,29 +53,37 @@ pub struct ImportArgs {
 /// disk busy with small blobs, at a few MiB of buffers each.
 const CONCURRENCY: usize = 16;
 
-/// Runs the import into the storage at `root`. `Ok(true)` when nothing was left out.
-pub fn run(args: &ImportArgs, root: &Path) -> Result<bool, String> {
+/// Runs the import into `storage`. `Ok(true)` when nothing was left out.
+pub fn run(args: &ImportArgs, storage: &StorageSettings) -> Result<bool, String> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(run_async(args, root))
+    runtime.block_on(run_async(args, storage))
 }
 
-async fn run_async(args: &ImportArgs, root: &Path) -> Result<bool, String> {
+async fn run_async(args: &ImportArgs, storage: &StorageSettings) -> Result<bool, String> {
     let source = Distribution::open(&args.from_distribution).map_err(|e| {
         format!(
             "{} is not a standard registry's storage root (no docker/registry/v2 in it): {e}",
             args.from_distribution.display()
         )
     })?;
-    crate::preflight::check_storage_root(root).map_err(|e| e.to_string())?;
-    let backend = FsBackend::open(root)
-        .await
-        .map_err(|e| format!("{}: {e}", root.display()))?;
-    let store = Store::new(Arc::new(backend.clone()));
-    let transfer = if args.link {
-        Transfer::HardLink(backend)
-    } else {
-        Transfer::Copy
+    let (store, transfer) = match (storage, args.link) {
+        (StorageSettings::Filesystem(root), true) => {
+            crate::preflight::check_storage_root(root).map_err(|e| e.to_string())?;
+            let backend = FsBackend::open(root)
+                .await
+                .map_err(|e| format!("{}: {e}", root.display()))?;
+            (
+                Store::new(Arc::new(backend.clone())),
+                Transfer::HardLink(backend),
+            )
+        }
+        (StorageSettings::S3(_), true) => {
+            return Err("--link needs filesystem storage on the same file system; \
+                        run without it to copy the blobs into the bucket"
+                .into())
+        }
+        (_, false) => (Store::new(open_backend(storage).await?), Transfer::Copy),
     };
     let options = Options {
         transfer,
@@ -96,7 +107,13 @@ async fn run_async(args: &ImportArgs, root: &Path) -> Result<bool, String> {
     })?;
     let mode = if args.link { "hard links" } else { "copies" };
     let mut out = std::io::stdout().lock();
-    let text = render_summary(&summary, &args.from_distribution, root, mode, elapsed);
+    let text = render_summary(
+        &summary,
+        &args.from_distribution,
+        &storage.to_string(),
+        mode,
+        elapsed,
+    );
     out.write_all(text.as_bytes())
         .map_err(|e| format!("writing the summary: {e}"))?;
     Ok(summary.skipped.is_empty())
@@ -168,7 +185,7 @@ fn bytes(n: u64) -> String {
 }
 
 /// The summary printed at the end.
-fn render_summary(s: &Summary, from: &Path, to: &Path, mode: &str, elapsed: Duration) -> String {
+fn render_summary(s: &Summary, from: &Path, to: &str, mode: &str, elapsed: Duration) -> String {
     let mut out = String::new();
     let count =
         |c: import::Count| format!("{} imported, {} already present", c.imported, c.present);
@@ -181,13 +198,13 @@ fn render_summary(s: &Summary, from: &Path, to: &Path, mode: &str, elapsed: Dura
         out.push_str(&format!(
             "nothing to import: everything in {} is already in {}\n",
             from.display(),
-            to.display()
+            to
         ));
     } else {
         out.push_str(&format!(
             "imported {} into {} ({mode})\n",
             from.display(),
-            to.display()
+            to
         ));
     }
     out.push_str(&format!("repositories: {}\n", s.repositories));
@@ -262,7 +279,7 @@ mod tests {
         let text = render_summary(
             &empty,
             Path::new("/old"),
-            Path::new("/new"),
+            "/new",
             "copies",
             Duration::from_secs(1),
         );
@@ -277,7 +294,7 @@ mod tests {
         let text = render_summary(
             &s,
             Path::new("/old"),
-            Path::new("/new"),
+            "/new",
             "copies",
             Duration::from_secs(1),
         );

@@ -39,8 +39,18 @@ const KEYS: &[(&str, Treatment)] = &[
     ("storage.cache", Ignored("tags and manifests are cached in memory by default")),
     ("storage.redirect", Ignored("blobs are always served by the registry itself")),
     ("storage.tag", Ignored("tag lookups are not limited separately")),
-    ("storage.inmemory", Refused("only filesystem storage is implemented; refusing rather than serve from another storage than the one configured")),
-    ("storage.s3", Refused("S3 storage is not implemented yet; refusing rather than serve from another storage than the one configured")),
+    ("storage.inmemory", Refused("only filesystem and S3 storage are implemented; refusing rather than serve from another storage than the one configured")),
+    ("storage.s3.encrypt", Ignored("objects get the bucket's default encryption; set it on the bucket")),
+    ("storage.s3.keyid", Ignored("objects get the bucket's default encryption key; set it on the bucket")),
+    ("storage.s3.storageclass", Ignored("objects get the bucket's default storage class")),
+    ("storage.s3.objectacl", Ignored("objects get the bucket's default ACL; grant access with a bucket policy")),
+    ("storage.s3.useragent", Ignored("requests carry the registry's own user agent")),
+    ("storage.s3.usedualstack", Ignored("the endpoint is used as configured")),
+    ("storage.s3.accelerate", Ignored("the endpoint is used as configured")),
+    ("storage.s3.multipartcopychunksize", Ignored("blob copies above 5 GiB use parts sized by the registry")),
+    ("storage.s3.multipartcopymaxconcurrency", Ignored("blob copies above 5 GiB use parts sized by the registry")),
+    ("storage.s3.multipartcopythresholdsize", Ignored("copies switch to parts at S3's 5 GiB limit")),
+    ("storage.s3.loglevel", Ignored("S3 errors are logged at the registry's log level")),
     ("storage.azure", Refused("Azure storage is not implemented; refusing rather than serve from another storage than the one configured")),
     ("storage.gcs", Refused("GCS storage is not implemented; refusing rather than serve from another storage than the one configured")),
     ("storage.swift", Refused("Swift storage is not implemented; refusing rather than serve from another storage than the one configured")),
@@ -130,12 +140,12 @@ mod tests {
     #[test]
     fn unsafe_keys_are_refused_by_name() {
         for (text, key) in [
-            ("storage:\n  s3:\n    bucket: b\n", "storage.s3"),
             (
                 "http:\n  tls:\n    clientcas: [/ca.pem]\n",
                 "http.tls.clientcas",
             ),
             ("http:\n  prefix: /reg\n", "http.prefix"),
+            ("storage:\n  azure:\n    accountname: a\n", "storage.azure"),
             ("http:\n  net: unix\n", "http.net"),
         ] {
             match check(&tree(text)) {

@@ -46,12 +46,16 @@ mod compat;
 mod load;
 mod notifications;
 mod proxy;
+mod s3;
 mod settings;
 
 pub use load::{load, parse_str, ConfigError, KEYS};
 pub use notifications::{EndpointConfig, EventsConfig, IgnoreConfig, NotificationsConfig};
 pub use proxy::{Password, ProxyConfig, UpstreamConfig, UpstreamSettings, UpstreamTimeouts};
-pub use settings::{GcSettings, Limits, LogFormat, Settings, TokenSettings, UrlMode};
+pub use s3::S3Settings;
+pub use settings::{
+    GcSettings, Limits, LogFormat, Settings, StorageSettings, TokenSettings, UrlMode,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -147,8 +151,8 @@ pub struct StorageConfig {
     pub tag: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub inmemory: Foreign,
-    /// A standard registry key this registry warns about or refuses (`compat.rs`).
-    pub s3: Foreign,
+    /// S3-compatible object storage, instead of `filesystem`.
+    pub s3: Option<s3::S3StorageConfig>,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub azure: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
@@ -570,6 +574,11 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         }
     }
     d.deserialize_any(Flag)
+}
+
+/// Like [`lenient_bool`], for a key whose absence means something of its own.
+fn optional_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    lenient_bool(d).map(Some)
 }
 
 /// A whole number, from YAML or from an environment variable's text.

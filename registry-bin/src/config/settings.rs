@@ -11,6 +11,7 @@ use registry_auth::{AccessRules, Action, Pattern, Rule};
 
 use registry_core::gc::RetentionPolicies;
 
+use super::s3::S3Settings;
 use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig, UpstreamSettings};
 use crate::notify::settings::NotifySettings;
 
@@ -65,13 +66,37 @@ pub struct TokenSettings {
     pub rootcertbundle: PathBuf,
 }
 
+/// Where the registry keeps its data: `storage.filesystem` or `storage.s3`.
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    /// Files under this folder.
+    Filesystem(PathBuf),
+    /// A bucket of an S3-compatible object store.
+    S3(S3Settings),
+}
+
+impl std::fmt::Display for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageSettings::Filesystem(root) => write!(f, "{}", root.display()),
+            StorageSettings::S3(s3) => {
+                write!(f, "s3 bucket {} at {}", s3.bucket, s3.endpoint)?;
+                if !s3.root.is_empty() {
+                    write!(f, " under {}/", s3.root)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Everything `registry serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Listener address.
     pub addr: SocketAddr,
-    /// Storage folder.
-    pub storage: PathBuf,
+    /// Where the registry keeps its data.
+    pub storage: StorageSettings,
     /// DELETE allowed.
     pub delete_enabled: bool,
     /// Pushes and deletes refused; no maintenance writes either.
@@ -444,7 +469,10 @@ impl Settings {
             upload_purging,
             limits,
             addr: parse_addr("http.addr", &c.http.addr)?,
-            storage: c.storage.filesystem.rootdirectory.clone(),
+            storage: match &c.storage.s3 {
+                Some(s3) => StorageSettings::S3(s3.check()?),
+                None => StorageSettings::Filesystem(c.storage.filesystem.rootdirectory.clone()),
+            },
             delete_enabled: c.storage.delete.enabled,
             read_only,
             gc: GcSettings::from_config(&c.storage.gc)?,

@@ -168,12 +168,13 @@ async fn load(
     id: &UploadId,
     algorithm: Option<Algorithm>,
 ) -> Result<u64, ApiError> {
-    let size = shared
+    let status = shared
         .store
-        .upload_size(name, id)
+        .upload_status(name, id)
         .await?
         .ok_or(ErrorCode::BlobUploadUnknown)?;
-    resync(slot, &shared.store, name, id, size, algorithm).await?;
+    let size = status.size;
+    resync(slot, &shared.store, name, id, status, algorithm).await?;
     Ok(size)
 }
 
@@ -217,6 +218,7 @@ async fn write_chunk(
         })?;
     let mut writer = shared.store.upload_writer(name, id).await?;
     let streamed = stream_into(body, writer.as_mut(), session, shared.body_timeout).await;
+    writer.set_checkpoint(session.checkpoint().into());
     // Commit what arrived even when the body broke off, so the stored bytes
     // and the session's hash stay equal and the client can resume.
     let committed = match chunk {

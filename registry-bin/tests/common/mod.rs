@@ -1,5 +1,9 @@
 //! Test harness: a real registry on 127.0.0.1 and a free port, over a
 //! temporary storage folder, with an htpasswd user.
+//!
+//! With `TEST_STORAGE=s3` the registry keeps everything in a bucket of its own on the
+//! S3 server of `scripts/s3-server` instead (as the binary composes it: no metadata
+//! cache), so the same suite runs against object storage.
 
 #![allow(dead_code)]
 
@@ -7,9 +11,14 @@ use std::sync::Arc;
 
 use registry_auth::{AuthenticatedOnly, CachingAuthenticator, Htpasswd, HtpasswdAuthenticator};
 use registry_bin::{serve, Registry, RegistryBuilder, ServeOptions};
+use registry_storage::s3::client::S3Client;
+use registry_storage::s3::S3Backend;
 use registry_storage::{CacheConfig, FsBackend, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
+
+#[path = "../../../registry-storage/tests/s3_env/mod.rs"]
+pub mod s3_env;
 
 pub const USER: &str = "alice";
 pub const PASS: &str = "s3cret:with colon";
@@ -19,6 +28,8 @@ pub struct TestServer {
     pub base: String,
     pub registry: Registry,
     pub dir: tempfile::TempDir,
+    /// The bucket when the storage is S3 (`TEST_STORAGE=s3`).
+    pub s3: Option<String>,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -61,9 +72,17 @@ impl TestServer {
         options: ServeOptions,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        // As the binary composes it: metadata and credentials cached.
-        let store =
-            Store::new(Arc::new(FsBackend::new(dir.path()))).with_cache(CacheConfig::default());
+        // As the binary composes it: metadata and credentials cached on a disk.
+        let (store, s3) = if s3_storage() {
+            let bucket = s3_env::unique_bucket();
+            let client = s3_env::client_in(&bucket, S3_ROOT).await;
+            let backend = S3Backend::new(client).await.unwrap();
+            (Store::new(Arc::new(backend)), Some(bucket))
+        } else {
+            let store = Store::new(Arc::new(FsBackend::new(dir.path())))
+                .with_cache(CacheConfig::default());
+            (store, None)
+        };
         let mut builder = Registry::builder(store);
         if let Some(users) = users {
             builder = builder
@@ -88,6 +107,7 @@ impl TestServer {
             base,
             registry: handle,
             dir,
+            s3,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),
@@ -165,8 +185,12 @@ impl TestServer {
         (sha256(manifest.as_bytes()), manifest)
     }
 
-    /// Every file under the storage root (relative paths), for leftover checks.
+    /// Every file under the storage root (relative paths), for leftover checks; on S3,
+    /// every object in the bucket under the root, hidden ones included.
     pub fn files(&self) -> Vec<String> {
+        if let Some(bucket) = &self.s3 {
+            return bucket_keys(bucket);
+        }
         fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
             for entry in std::fs::read_dir(dir).unwrap().flatten() {
                 let path = entry.path();
@@ -186,6 +210,45 @@ impl TestServer {
         walk(self.dir.path(), self.dir.path(), &mut out);
         out
     }
+}
+
+/// Whether the suite runs on S3 (`TEST_STORAGE=s3`).
+pub fn s3_storage() -> bool {
+    std::env::var("TEST_STORAGE").is_ok_and(|v| v == "s3")
+}
+
+/// The key prefix the suite's registries use in their buckets.
+const S3_ROOT: &str = "registry";
+
+/// Every key under the root of `bucket`, listed on a thread and runtime of its own with
+/// a client of its own (`files` is called from synchronous assertions inside async
+/// tests, whose runtime is blocked meanwhile).
+fn bucket_keys(bucket: &str) -> Vec<String> {
+    let bucket = bucket.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let s3 = S3Client::new(s3_env::config(&bucket, S3_ROOT)).unwrap();
+        runtime.block_on(async {
+            let mut keys = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let page = s3.list("", false, None, next.as_deref(), 1000).await.unwrap();
+                keys.extend(page.objects.into_iter().map(|(k, _, _)| k));
+                match page.next {
+                    Some(n) => next = Some(n),
+                    None => break keys,
+                }
+            }
+        })
+    })
+    .join()
+    .unwrap()
+    .into_iter()
+    .filter(|k| !k.starts_with("_probe/"))
+    .collect()
 }
 
 impl Drop for TestServer {

@@ -18,6 +18,11 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     assert!(b.delete("aging").await.expect("delete aging/"));
 }
 
+/// Long enough for a later write to show a later time.
+fn later(b: &Arc<dyn Backend>) -> Duration {
+    b.time_resolution() + Duration::from_millis(30)
+}
+
 async fn put(b: &Arc<dyn Backend>, key: &str) {
     b.put(key, Bytes::from_static(b"x")).await.expect("put");
 }
@@ -39,7 +44,7 @@ async fn times(b: &Arc<dyn Backend>) {
 
     // A rename makes its target new, even when the source is older.
     put(b, "aging/t/src").await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(later(b)).await;
     let src = modified(b, "aging/t/src").await;
     b.rename("aging/t/src", "aging/t/dst")
         .await
@@ -97,7 +102,7 @@ async fn touch_and_delete_if_older(b: &Arc<dyn Backend>) {
 
     put(b, "aging/d/old").await;
     let old = modified(b, "aging/d/old").await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(later(b)).await;
     assert_eq!(b.touch("aging/d/old").await, Ok(true));
     let touched = modified(b, "aging/d/old").await;
     assert!(touched > old, "touch makes it new");
@@ -113,7 +118,7 @@ async fn touch_and_delete_if_older(b: &Arc<dyn Backend>) {
         Ok(Some(Bytes::from_static(b"x")))
     );
     // Modified before the cutoff: gone.
-    let cutoff = touched + Duration::from_millis(1);
+    let cutoff = touched + b.time_resolution();
     assert_eq!(b.delete_if_older("aging/d/old", cutoff).await, Ok(true));
     assert_eq!(b.stat("aging/d/old").await, Ok(None));
     assert_eq!(b.delete_if_older("aging/d/old", cutoff).await, Ok(false));

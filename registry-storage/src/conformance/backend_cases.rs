@@ -167,17 +167,28 @@ async fn read_either(
     }
 }
 
+/// Uploads: appended over several writers, read back only once finished (an object
+/// store cannot read a multipart upload in progress), sizes through `upload_status`.
 async fn append_resume_cancel(b: &Arc<dyn Backend>) {
     let k = "suite/append/data";
-    let big = pattern(1536 * 1024, 9);
+    // Past S3's 5 MiB part size, so an object store's parts are exercised too.
+    let big = pattern(6 * 1024 * 1024 + 1536 * 1024, 9);
     let mut expected = Vec::new();
+    let upload_size =
+        |key: &'static str| async move { b.upload_status(key).await.map(|s| s.map(|s| s.size)) };
 
     assert_eq!(
         b.append_existing(k).await.err(),
         Some(StorageError::NotFound { key: k.to_owned() }),
-        "append_existing of an absent object"
+        "append_existing of an absent upload"
     );
-    let mut w = b.append(k).await.expect("append new");
+    assert_eq!(b.upload_status(k).await, Ok(None));
+    b.upload_start(k).await.expect("upload_start");
+    assert_eq!(upload_size(k).await, Ok(Some(0)), "started empty");
+    let mut w = b
+        .append_existing(k)
+        .await
+        .expect("append to a started upload");
     for part in [
         Bytes::from_static(b"abc"),
         Bytes::new(),
@@ -187,12 +198,19 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
         expected.extend_from_slice(&part);
         w.write(part).await.expect("write");
     }
+    w.set_checkpoint(Bytes::from_static(b"state-1"));
     assert_eq!(
         w.commit().await,
         Ok(expected.len() as u64),
         "first commit size"
     );
-    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+    let status = b.upload_status(k).await.expect("status").expect("exists");
+    assert_eq!(status.size, expected.len() as u64);
+    assert!(
+        matches!(status.checkpoint.as_deref(), None | Some(b"state-1")),
+        "a kept checkpoint is the last one set: {:?}",
+        status.checkpoint
+    );
 
     // A second writer resumes at the end.
     let mut w = b.append_existing(k).await.expect("append existing");
@@ -203,9 +221,8 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
         Ok(expected.len() as u64),
         "resumed commit size"
     );
-    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
 
-    // Chunks ended without a sync read back at once, like committed ones.
+    // Chunks ended without a sync count at once, like committed ones.
     for part in [&b"u1"[..], b"u2"] {
         let mut w = b.append(k).await.expect("append unsynced");
         w.write(Bytes::copy_from_slice(part)).await.expect("write");
@@ -215,50 +232,78 @@ async fn append_resume_cancel(b: &Arc<dyn Backend>) {
             Ok(expected.len() as u64),
             "unsynced commit size"
         );
-        assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
+        assert_eq!(upload_size(k).await, Ok(Some(expected.len() as u64)));
     }
 
-    // Cancel restores the size at open, even after a flush-sized write.
+    // Cancel restores the size at open, even after more than a part was written.
     let mut w = b.append(k).await.expect("append to cancel");
     w.write(Bytes::from_static(b"discard"))
         .await
         .expect("write");
-    w.write(pattern(2 * 1024 * 1024, 1))
+    w.write(pattern(6 * 1024 * 1024, 1))
         .await
         .expect("write big");
     w.cancel().await.expect("cancel");
     assert_eq!(
-        size(b, k).await,
+        upload_size(k).await,
         Ok(Some(expected.len() as u64)),
         "cancelled"
     );
-    assert_eq!(b.get(k).await.expect("get").as_deref(), Some(&expected[..]));
 
-    // A last chunk commits everything; the object then moves whole.
+    // A last chunk commits everything; the upload then becomes an object, whole, and
+    // is gone as an upload.
     let mut w = b.append(k).await.expect("append last");
     w.write(Bytes::from_static(b"end")).await.expect("write");
     expected.extend_from_slice(b"end");
     assert_eq!(w.commit().await, Ok(expected.len() as u64), "last commit");
-    b.rename(k, "suite/append/moved").await.expect("rename");
+    b.upload_finish(k, "suite/append/moved")
+        .await
+        .expect("upload_finish");
     assert_eq!(
         b.get("suite/append/moved").await.expect("get").as_deref(),
         Some(&expected[..])
     );
-
-    // Cancelling a writer that created the object leaves no object.
-    let mut w = b.append("suite/append/new").await.expect("append new");
-    w.write(Bytes::from_static(b"x")).await.expect("write");
-    w.cancel().await.expect("cancel new");
+    assert_eq!(b.upload_status(k).await, Ok(None), "finished upload gone");
     assert_eq!(
-        size(b, "suite/append/new").await,
-        Ok(None),
-        "cancelled create"
+        b.upload_finish(k, "suite/append/again").await,
+        Err(StorageError::NotFound { key: k.to_owned() }),
+        "finishing twice"
     );
 
-    // Committing an empty writer creates an empty object.
+    // A small upload (less than a part) finishes the same way.
+    b.upload_start("suite/append/small").await.expect("start");
+    let mut w = b.append_existing("suite/append/small").await.expect("open");
+    w.write(Bytes::from_static(b"tiny")).await.expect("write");
+    w.commit().await.expect("commit");
+    let mut w = b.append_existing("suite/append/small").await.expect("open");
+    w.write(Bytes::from_static(b"+1")).await.expect("write");
+    w.commit().await.expect("commit");
+    b.upload_finish("suite/append/small", "suite/append/small-done")
+        .await
+        .expect("finish small");
+    assert_eq!(
+        b.get("suite/append/small-done")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"tiny+1"[..])
+    );
+
+    // An upload cancelled whole leaves nothing; a second cancel finds nothing.
+    let mut w = b.append("suite/append/new").await.expect("append new");
+    w.write(pattern(6 * 1024 * 1024, 3)).await.expect("write");
+    w.commit().await.expect("commit");
+    assert_eq!(b.upload_cancel("suite/append/new").await, Ok(true));
+    assert_eq!(b.upload_status("suite/append/new").await, Ok(None));
+    assert_eq!(b.upload_cancel("suite/append/new").await, Ok(false));
+
+    // Finishing an empty upload makes an empty object.
     let w = b.append("suite/append/empty").await.expect("append empty");
     assert_eq!(w.commit().await, Ok(0));
-    assert_eq!(size(b, "suite/append/empty").await, Ok(Some(0)));
+    b.upload_finish("suite/append/empty", "suite/append/empty-done")
+        .await
+        .expect("finish empty");
+    assert_eq!(size(b, "suite/append/empty-done").await, Ok(Some(0)));
 }
 
 async fn list_sorted(b: &Arc<dyn Backend>) {

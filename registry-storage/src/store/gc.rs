@@ -400,7 +400,7 @@ impl Store {
             ops.0 += 1;
             let deleted = self
                 .backend
-                .delete_if_older(&key, seen + Duration::from_nanos(1))
+                .delete_if_older(&key, seen + self.backend.time_resolution())
                 .await?;
             self.forget_cached_tag(&key);
             if deleted {
@@ -427,12 +427,13 @@ impl Store {
             }
         }
         drop(manifests);
+        let resolution = self.backend.time_resolution();
         let links: Vec<(String, SystemTime)> = sweep
             .layer_links()
             .iter()
             .map(|digest| {
                 let seen = scan.layer_times.get(digest).copied().unwrap_or(UNIX_EPOCH);
-                let link_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+                let link_cutoff = cutoff.min(seen + resolution);
                 (layout::layer_link(repo, digest), link_cutoff)
             })
             .collect();
@@ -468,7 +469,7 @@ impl Store {
             .get(&digest)
             .copied()
             .unwrap_or(UNIX_EPOCH);
-        let manifest_cutoff = cutoff.min(seen + Duration::from_nanos(1));
+        let manifest_cutoff = cutoff.min(seen + self.backend.time_resolution());
         let subject = scan
             .snapshot
             .manifests

@@ -16,11 +16,10 @@
 //! The store does not serialise operations on one upload; the server does (one request per
 //! upload session at a time), as the spec requires of clients anyway.
 
-use bytes::Bytes;
 use registry_core::{Digest, RepoName, UploadId};
 
 use super::Store;
-use crate::backend::{BackendWriter, ByteStream};
+use crate::backend::{BackendWriter, ByteStream, UploadStatus};
 use crate::error::StorageError;
 use crate::layout;
 
@@ -32,7 +31,7 @@ impl Store {
     /// that [`Store::purge_uploads`] knows its age.
     pub async fn create_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), StorageError> {
         self.backend
-            .put_unsynced(&layout::upload_data(repo, id), Bytes::new())
+            .upload_start(&layout::upload_data(repo, id))
             .await
     }
 
@@ -42,8 +41,20 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
     ) -> Result<Option<u64>, StorageError> {
-        let meta = self.backend.stat(&layout::upload_data(repo, id)).await?;
-        Ok(meta.map(|m| m.size))
+        let status = self.upload_status(repo, id).await?;
+        Ok(status.map(|s| s.size))
+    }
+
+    /// Bytes received so far and the checkpoint saved with them; `None` for an unknown
+    /// (or finished) upload.
+    pub async fn upload_status(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<Option<UploadStatus>, StorageError> {
+        self.backend
+            .upload_status(&layout::upload_data(repo, id))
+            .await
     }
 
     /// Removes every upload that started before `cutoff_unix` (or whose start time is
@@ -72,7 +83,7 @@ impl Store {
     /// Ids of the repository's uploads in progress, sorted; entries that are not valid ids
     /// are skipped (nothing the store writes).
     pub async fn list_uploads(&self, repo: &RepoName) -> Result<Vec<UploadId>, StorageError> {
-        let names = self.backend.list(&layout::uploads_dir(repo)).await?;
+        let names = self.backend.upload_list(&layout::uploads_dir(repo)).await?;
         Ok(names.iter().filter_map(|n| UploadId::parse(n)).collect())
     }
 
@@ -95,7 +106,7 @@ impl Store {
         id: &UploadId,
     ) -> Result<ByteStream, StorageError> {
         self.backend
-            .read(&layout::upload_data(repo, id), 0, None)
+            .upload_read(&layout::upload_data(repo, id), 0, None)
             .await
     }
 
@@ -111,7 +122,7 @@ impl Store {
         len: u64,
     ) -> Result<ByteStream, StorageError> {
         self.backend
-            .read(&layout::upload_data(repo, id), offset, Some(len))
+            .upload_read(&layout::upload_data(repo, id), offset, Some(len))
             .await
     }
 
@@ -132,7 +143,7 @@ impl Store {
     ) -> Result<(), StorageError> {
         // Refused with NotFound (naming the upload's data) when the upload is gone.
         self.backend
-            .rename(&layout::upload_data(repo, id), &layout::blob_data(digest))
+            .upload_finish(&layout::upload_data(repo, id), &layout::blob_data(digest))
             .await?;
         self.link_blob(repo, digest).await
     }
@@ -143,6 +154,8 @@ impl Store {
         repo: &RepoName,
         id: &UploadId,
     ) -> Result<bool, StorageError> {
-        self.backend.delete(&layout::upload_data(repo, id)).await
+        self.backend
+            .upload_cancel(&layout::upload_data(repo, id))
+            .await
     }
 }
