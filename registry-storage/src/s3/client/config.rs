@@ -60,10 +60,11 @@ impl S3Config {
             .read_timeout(READ_TIMEOUT)
             .danger_accept_invalid_certs(self.skip_verify);
         if let (Some(path), "https") = (&self.ca_bundle, self.endpoint.scheme()) {
-            let unusable = |why: String| self.invalid(format!("CA bundle {}: {why}", path.display()));
+            let unusable =
+                |why: String| self.invalid(format!("CA bundle {}: {why}", path.display()));
             let pem = std::fs::read(path).map_err(|e| unusable(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| unusable(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unusable(e.to_string()))?;
             if certs.is_empty() {
                 return Err(unusable("no PEM certificate in the file".into()));
             }

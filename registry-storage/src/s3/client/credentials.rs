@@ -57,8 +57,8 @@ impl CredentialSource {
         };
         let sts = var("AWS_ENDPOINT_URL_STS")
             .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", cfg.region));
-        let sts = url::Url::parse(&sts)
-            .map_err(|e| cfg.invalid(format!("STS endpoint {sts:?}: {e}")))?;
+        let sts =
+            url::Url::parse(&sts).map_err(|e| cfg.invalid(format!("STS endpoint {sts:?}: {e}")))?;
         Ok(CredentialSource::WebIdentity(WebIdentity {
             token_file: token_file.into(),
             role_arn,

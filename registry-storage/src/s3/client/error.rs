@@ -38,14 +38,19 @@ pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
             return None;
         };
         // `<Code>` must not match `<CodeX>`.
-        if !matches!(rest.as_bytes().first(), Some(b'>' | b' ' | b'\t' | b'\r' | b'\n')) {
+        if !matches!(
+            rest.as_bytes().first(),
+            Some(b'>' | b' ' | b'\t' | b'\r' | b'\n')
+        ) {
             continue;
         }
         if rest[..end_of_open].ends_with('/') {
             return Some("");
         }
         let inner = &rest[end_of_open + 1..];
-        return inner.find(&format!("</{tag}>")).map(|close| &inner[..close]);
+        return inner
+            .find(&format!("</{tag}>"))
+            .map(|close| &inner[..close]);
     }
     None
 }
@@ -77,7 +82,9 @@ pub(crate) fn status_reason(bucket: &str, status: StatusCode, error: &ErrorBody)
     match error.code.as_str() {
         "NoSuchBucket" => format!("bucket {bucket} does not exist (HTTP {status})"),
         "RequestTimeTooSkewed" => {
-            format!("clock skew: the server refused the request time ({code}, HTTP {status}{detail})")
+            format!(
+                "clock skew: the server refused the request time ({code}, HTTP {status}{detail})"
+            )
         }
         _ if status == StatusCode::FORBIDDEN => {
             format!("credentials refused: {code} (HTTP {status}{detail})")
@@ -153,8 +160,10 @@ mod tests {
             status_reason("b", StatusCode::FORBIDDEN, &e("SignatureDoesNotMatch")),
             "credentials refused: SignatureDoesNotMatch (HTTP 403 Forbidden)"
         );
-        assert!(status_reason("b", StatusCode::FORBIDDEN, &e("RequestTimeTooSkewed"))
-            .starts_with("clock skew"));
+        assert!(
+            status_reason("b", StatusCode::FORBIDDEN, &e("RequestTimeTooSkewed"))
+                .starts_with("clock skew")
+        );
         assert_eq!(
             status_reason("b", StatusCode::SERVICE_UNAVAILABLE, &e("SlowDown")),
             "S3 answered SlowDown (HTTP 503 Service Unavailable)"

@@ -21,7 +21,9 @@ pub(crate) fn retryable(status: reqwest::StatusCode) -> bool {
 /// of it again at random so that clients that failed together do not retry together.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = FIRST_DELAY.saturating_mul(1 << attempt.min(10));
-    let half_ms = u64::try_from(base.as_millis() / 2).unwrap_or(u64::MAX).max(1);
+    let half_ms = u64::try_from(base.as_millis() / 2)
+        .unwrap_or(u64::MAX)
+        .max(1);
     // Random bits from the v4 UUID generator the crate already uses for upload ids.
     let random = uuid::Uuid::new_v4().as_u64_pair().0;
     base + Duration::from_millis(random % half_ms)
@@ -36,7 +38,10 @@ mod tests {
         for attempt in 0..ATTEMPTS {
             let base = FIRST_DELAY * (1 << attempt);
             let wait = backoff(attempt);
-            assert!(wait >= base && wait < base + base / 2, "{attempt}: {wait:?}");
+            assert!(
+                wait >= base && wait < base + base / 2,
+                "{attempt}: {wait:?}"
+            );
         }
     }
 
