@@ -2,6 +2,9 @@
 //! `scripts/s3-server start DIR`, whose `DIR/env` gives `S3_ENDPOINT`, `S3_ACCESS_KEY`,
 //! `S3_SECRET_KEY` and `S3_REGION`. Every test creates its own bucket.
 
+// Test helpers panic on failure like the tests themselves.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;

@@ -307,7 +307,7 @@ impl S3Client {
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| ()),
+            StatusCode::NOT_FOUND => self.absent(key, response).await,
             _ => Err(self.failure(key, response).await),
         }
     }
@@ -587,7 +587,7 @@ impl S3Client {
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| ()),
+            StatusCode::NOT_FOUND => self.absent(key, response).await,
             _ => Err(self.failure(key, response).await),
         }
     }

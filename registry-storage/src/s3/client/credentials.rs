@@ -23,7 +23,7 @@ pub(crate) enum CredentialSource {
     /// Keys from the config or the environment.
     Static(Arc<Credentials>),
     /// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (Kubernetes service accounts).
-    WebIdentity(WebIdentity),
+    WebIdentity(Box<WebIdentity>),
 }
 
 /// A web identity token exchanged with STS `AssumeRoleWithWebIdentity` for keys.
@@ -59,7 +59,7 @@ impl CredentialSource {
             .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", cfg.region));
         let sts =
             url::Url::parse(&sts).map_err(|e| cfg.invalid(format!("STS endpoint {sts:?}: {e}")))?;
-        Ok(CredentialSource::WebIdentity(WebIdentity {
+        Ok(CredentialSource::WebIdentity(Box::new(WebIdentity {
             token_file: token_file.into(),
             role_arn,
             session_name: var("AWS_ROLE_SESSION_NAME")
@@ -67,7 +67,7 @@ impl CredentialSource {
             sts,
             current: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
-        }))
+        })))
     }
 
     /// The keys to sign the next request with, asking STS first when they are missing

@@ -34,13 +34,11 @@ pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
         let open = from + at;
         let rest = &xml[open + 1 + tag.len()..];
         from = open + 1;
-        let Some(end_of_open) = rest.find('>') else {
-            return None;
-        };
+        let end_of_open = rest.find('>')?;
         // `<Code>` must not match `<CodeX>`.
         if !matches!(
             rest.as_bytes().first(),
-            Some(b'>' | b' ' | b'\t' | b'\r' | b'\n')
+            Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
         ) {
             continue;
         }
