@@ -436,6 +436,18 @@ async fn check_names_what_is_wrong() {
         "{why}"
     );
     assert!(why.ends_with("(after 4 attempts)"), "{why}");
+
+    // TLS to a plain-HTTP server fails in the handshake.
+    let mut cfg = server_config(&bucket, "");
+    cfg.endpoint.set_scheme("https").unwrap();
+    cfg.ca_bundle = None;
+    let plain = cfg.endpoint.to_string();
+    let tls = S3Client::new(cfg).unwrap();
+    let why = reason(tls.check().await.unwrap_err());
+    assert!(
+        why.starts_with(&format!("TLS failure talking to {plain}: ")),
+        "{why}"
+    );
 }
 
 #[tokio::test]
@@ -447,6 +459,14 @@ async fn config_is_checked_before_any_request() {
     cfg.endpoint = "https://127.0.0.1:1".parse().unwrap();
     let why = reason(S3Client::new(cfg.clone()).unwrap_err());
     assert!(why.starts_with("CA bundle /nonexistent/ca.pem: "), "{why}");
+    let not_pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_pem.path(), "not a certificate").unwrap();
+    cfg.ca_bundle = Some(not_pem.path().into());
+    let why = reason(S3Client::new(cfg.clone()).unwrap_err());
+    assert!(why.ends_with("no PEM certificate in the file"), "{why}");
+    // The machine's bundle (AWS_CA_BUNDLE), when set, loads for an https endpoint.
+    cfg.ca_bundle = std::env::var_os("AWS_CA_BUNDLE").map(Into::into);
+    S3Client::new(cfg).unwrap();
 
     let mut cfg = server_config("b", "");
     cfg.part_size = MIN_PART_SIZE - 1;

@@ -100,12 +100,7 @@ pub(crate) fn transport_reason(endpoint: &str, err: &reqwest::Error) -> String {
     while let Some(e) = cause {
         chain.push_str(": ");
         chain.push_str(&e.to_string());
-        // tokio-rustls wraps the rustls error in an io::Error, whose `source` skips it.
-        let io_inner = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .is_some_and(|inner| inner.is::<rustls::Error>());
-        tls |= io_inner || e.is::<rustls::Error>();
+        tls |= is_tls(e);
         cause = e.source();
     }
     if tls {
@@ -117,6 +112,16 @@ pub(crate) fn transport_reason(endpoint: &str, err: &reqwest::Error) -> String {
     } else {
         format!("S3 request to {endpoint} failed: {chain}")
     }
+}
+
+/// True for a rustls error, also inside io::Errors (tokio-rustls wraps it in one, the
+/// connector in another), whose `source` skips what they wrap.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<rustls::Error>()
+        || err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| is_tls(inner))
 }
 
 #[cfg(test)]
