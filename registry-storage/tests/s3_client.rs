@@ -174,6 +174,17 @@ async fn conditional_puts_answer_412_as_none() {
     let (bytes, info) = s3.get("tag").await.unwrap().unwrap();
     assert_eq!(bytes, "three");
     assert_eq!(info.etag, second);
+    assert_eq!(
+        s3.put(
+            "absent",
+            Bytes::from_static(b"x"),
+            PutCondition::IfMatch(second)
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    assert_eq!(s3.head("absent").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -271,7 +271,7 @@ impl S3Client {
     }
 
     /// Writes `body` at `key` if `cond` holds; the new ETag (unquoted), or `None` when the
-    /// precondition failed (412).
+    /// precondition failed (412, or 404 for `IfMatch` on an absent object).
     pub async fn put(
         &self,
         key: &str,
@@ -293,6 +293,8 @@ impl S3Client {
         match response.status() {
             s if s.is_success() => Ok(Some(etag_of(&response))),
             StatusCode::PRECONDITION_FAILED => Ok(None),
+            // `If-Match` on an absent object: S3 answers 404 NoSuchKey.
+            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| None),
             _ => Err(self.failure(key, response).await),
         }
     }
