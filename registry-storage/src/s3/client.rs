@@ -4,15 +4,17 @@
 //! presigned URLs handed to clients for `storage.redirect`) and sent with reqwest. Keys are
 //! backend keys (`v1/blobs/...`); the client puts them under `rootdirectory`.
 //!
-//! Failures: connection errors, timeouts, 5xx and throttling are retried with backoff
-//! ([`retry`]); then, like 403 (credentials) and 404 `NoSuchBucket`, they become
-//! [`StorageError::Unavailable`] with a reason naming the S3 code and HTTP status. An absent
-//! object is `None`/`false`, not an error. Streamed bodies are never retried mid-way: a
-//! body that fails yields an `io::Error` in the stream.
+//! Failures: connection errors, timeouts, 5xx and throttling are retried (4 attempts,
+//! 100 ms doubling, with jitter: `retry.rs`); then, like 403 (credentials) and 404
+//! `NoSuchBucket`, they become [`StorageError::Unavailable`] with a reason naming the S3
+//! code and HTTP status. An absent object is `None`/`false`, not an error. Streamed bodies
+//! are never retried mid-way: a body that fails yields an `io::Error` in the stream.
 //!
 //! Radosgw (Ceph) differences the operations allow for: `If-Match` must carry the ETag
 //! unquoted (a quoted one gets 412 even on a match); CompleteMultipartUpload answers an
-//! empty ETag and ignores `If-None-Match`; `x-amz-delete-if-unmodified-since` is honoured
+//! empty ETag, ignores `If-None-Match`, and answers an aborted or unknown upload with 500;
+//! a PUT without a body needs `Content-Length: 0`; a 404 of a HEAD does not say whether
+//! the bucket or the object is missing; `x-amz-delete-if-unmodified-since` is honoured
 //! (AWS ignores it, hence [`S3Client::supports_conditional_delete`]).
 
 mod config;
