@@ -304,6 +304,14 @@ async fn copies_small_and_by_parts() {
     assert!(bytes == big, "multipart copy differs");
     // A multipart object's ETag says how many parts it has.
     assert!(info.etag.ends_with("-2"), "{}", info.etag);
+
+    // Onto itself, as `touch` does for objects too large for CopyObject.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    by_parts.copy("big", "big", big.len() as u64).await.unwrap();
+    let (bytes, again) = s3.get("big").await.unwrap().unwrap();
+    assert!(bytes == big, "multipart copy onto itself differs");
+    let before = s3.head("big-copy").await.unwrap().unwrap().modified;
+    assert!(again.modified > before, "{again:?}");
 }
 
 #[tokio::test]

@@ -113,6 +113,15 @@ impl fmt::Debug for S3Client {
     }
 }
 
+/// How a CopyObject ended, when it did not fail.
+enum Copied {
+    Done,
+    /// 404: the source does not exist.
+    SourceMissing,
+    /// 400 InvalidRequest: the source is too large for one CopyObject.
+    TooLarge,
+}
+
 /// One request as sent: rusty-s3 signs the URL (and the headers given to it), reqwest
 /// sends it with the same headers.
 struct Request {
@@ -473,23 +482,37 @@ impl S3Client {
             .copy_object(to, &[("x-amz-copy-source", &source)])
             .await?
         {
-            true => Ok(()),
-            false => Err(StorageError::NotFound { key: from.into() }),
+            Copied::Done => Ok(()),
+            Copied::SourceMissing => Err(StorageError::NotFound { key: from.into() }),
+            Copied::TooLarge => self.multipart_copy(from, to, size).await,
         }
     }
 
     /// Sets the `Last-Modified` of `key` to now (a copy onto itself that replaces the
-    /// metadata); false if there is no such object. Limited to 5 GiB objects, as CopyObject.
+    /// metadata); false if there is no such object. An object too large for CopyObject
+    /// (above 5 GiB on AWS) is copied onto itself part by part.
     pub async fn touch(&self, key: &str) -> Result<bool, StorageError> {
         let source = self.copy_source(key);
-        self.copy_object(
-            key,
-            &[
-                ("x-amz-copy-source", &source),
-                ("x-amz-metadata-directive", "REPLACE"),
-            ],
-        )
-        .await
+        let copied = self
+            .copy_object(
+                key,
+                &[
+                    ("x-amz-copy-source", &source),
+                    ("x-amz-metadata-directive", "REPLACE"),
+                ],
+            )
+            .await?;
+        match copied {
+            Copied::Done => Ok(true),
+            Copied::SourceMissing => Ok(false),
+            Copied::TooLarge => match self.head(key).await? {
+                Some(info) => self
+                    .multipart_copy(key, key, info.size)
+                    .await
+                    .map(|()| true),
+                None => Ok(false),
+            },
+        }
     }
 
     /// Starts a multipart upload to `key`; its upload id.
@@ -675,12 +698,12 @@ impl S3Client {
         Err(self.unavailable(bucket, status_reason(bucket, status, &error)))
     }
 
-    /// CopyObject onto `to` with the copy headers `signed`; false when the source is absent.
+    /// CopyObject onto `to` with the copy headers `signed`.
     async fn copy_object(
         &self,
         to: &str,
         signed: &[(&'static str, &str)],
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Copied, StorageError> {
         let full = self.full_key(to);
         let response = self
             .send(to, |c| {
@@ -689,15 +712,24 @@ impl S3Client {
             .await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
-            return self.absent(to, response).await.map(|()| false);
+            return self
+                .absent(to, response)
+                .await
+                .map(|()| Copied::SourceMissing);
         }
         if !status.is_success() {
-            return Err(self.failure(to, response).await);
+            let error = read_error(response).await;
+            if status == StatusCode::BAD_REQUEST && error.code == "InvalidRequest" {
+                // AWS: "The specified copy source is larger than the maximum allowable
+                // size for a copy source: 5368709120".
+                return Ok(Copied::TooLarge);
+            }
+            return Err(self.unavailable(to, status_reason(self.bucket(), status, &error)));
         }
         // S3 may answer 200 and fail the copy in the body.
         let body = self.text(to, response).await?;
         match ErrorBody::parse(&body) {
-            None => Ok(true),
+            None => Ok(Copied::Done),
             Some(error) => Err(self.unavailable(to, status_reason(self.bucket(), status, &error))),
         }
     }
