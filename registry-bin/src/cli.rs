@@ -225,20 +225,12 @@ mod tests {
         ];
         let s = resolve(&[], Some(file), &[]);
         assert_eq!(
-            (
-                s.addr.port(),
-                s.storage.to_string(),
-                s.log_level.as_str()
-            ),
+            (s.addr.port(), s.storage.to_string(), s.log_level.as_str()),
             (1000, "/file".to_owned(), "debug")
         );
         let s = resolve(&[], Some(file), &env);
         assert_eq!(
-            (
-                s.addr.port(),
-                s.storage.to_string(),
-                s.log_level.as_str()
-            ),
+            (s.addr.port(), s.storage.to_string(), s.log_level.as_str()),
             (2000, "/file".to_owned(), "warn")
         );
         let s = resolve(
@@ -247,11 +239,7 @@ mod tests {
             &env,
         );
         assert_eq!(
-            (
-                s.addr.port(),
-                s.storage.to_string(),
-                s.log_level.as_str()
-            ),
+            (s.addr.port(), s.storage.to_string(), s.log_level.as_str()),
             (3000, "/file".to_owned(), "error")
         );
     }

@@ -79,8 +79,8 @@ impl TestServer {
             let backend = S3Backend::new(client).await.unwrap();
             (Store::new(Arc::new(backend)), Some(bucket))
         } else {
-            let store = Store::new(Arc::new(FsBackend::new(dir.path())))
-                .with_cache(CacheConfig::default());
+            let store =
+                Store::new(Arc::new(FsBackend::new(dir.path()))).with_cache(CacheConfig::default());
             (store, None)
         };
         let mut builder = Registry::builder(store);
@@ -235,7 +235,10 @@ fn bucket_keys(bucket: &str) -> Vec<String> {
             let mut keys = Vec::new();
             let mut next: Option<String> = None;
             loop {
-                let page = s3.list("", false, None, next.as_deref(), 1000).await.unwrap();
+                let page = s3
+                    .list("", false, None, next.as_deref(), 1000)
+                    .await
+                    .unwrap();
                 keys.extend(page.objects.into_iter().map(|(k, _, _)| k));
                 match page.next {
                     Some(n) => next = Some(n),

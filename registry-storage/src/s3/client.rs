@@ -4,15 +4,17 @@
 //! presigned URLs handed to clients for `storage.redirect`) and sent with reqwest. Keys are
 //! backend keys (`v1/blobs/...`); the client puts them under `rootdirectory`.
 //!
-//! Failures: connection errors, timeouts, 5xx and throttling are retried with backoff
-//! ([`retry`]); then, like 403 (credentials) and 404 `NoSuchBucket`, they become
-//! [`StorageError::Unavailable`] with a reason naming the S3 code and HTTP status. An absent
-//! object is `None`/`false`, not an error. Streamed bodies are never retried mid-way: a
-//! body that fails yields an `io::Error` in the stream.
+//! Failures: connection errors, timeouts, 5xx and throttling are retried (4 attempts,
+//! 100 ms doubling, with jitter: `retry.rs`); then, like 403 (credentials) and 404
+//! `NoSuchBucket`, they become [`StorageError::Unavailable`] with a reason naming the S3
+//! code and HTTP status. An absent object is `None`/`false`, not an error. Streamed bodies
+//! are never retried mid-way: a body that fails yields an `io::Error` in the stream.
 //!
 //! Radosgw (Ceph) differences the operations allow for: `If-Match` must carry the ETag
 //! unquoted (a quoted one gets 412 even on a match); CompleteMultipartUpload answers an
-//! empty ETag and ignores `If-None-Match`; `x-amz-delete-if-unmodified-since` is honoured
+//! empty ETag, ignores `If-None-Match`, and answers an aborted or unknown upload with 500;
+//! a PUT without a body needs `Content-Length: 0`; a 404 of a HEAD does not say whether
+//! the bucket or the object is missing; `x-amz-delete-if-unmodified-since` is honoured
 //! (AWS ignores it, hence [`S3Client::supports_conditional_delete`]).
 
 mod config;
@@ -109,6 +111,15 @@ impl fmt::Debug for S3Client {
             .field("root", &self.inner.cfg.root)
             .finish_non_exhaustive()
     }
+}
+
+/// How a CopyObject ended, when it did not fail.
+enum Copied {
+    Done,
+    /// 404: the source does not exist.
+    SourceMissing,
+    /// 400 InvalidRequest: the source is too large for one CopyObject.
+    TooLarge,
 }
 
 /// One request as sent: rusty-s3 signs the URL (and the headers given to it), reqwest
@@ -230,7 +241,7 @@ impl S3Client {
                     .map_err(|e| self.unavailable(key, transport_reason(self.endpoint(), &e)))?;
                 Ok(Some((bytes, info)))
             }
-            s if s == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) => Ok(None),
+            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| None),
             _ => Err(self.failure(key, response).await),
         }
     }
@@ -265,13 +276,13 @@ impl S3Client {
                 Ok(Some(Box::pin(stream)))
             }
             StatusCode::RANGE_NOT_SATISFIABLE => Ok(Some(empty())),
-            s if s == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) => Ok(None),
+            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| None),
             _ => Err(self.failure(key, response).await),
         }
     }
 
     /// Writes `body` at `key` if `cond` holds; the new ETag (unquoted), or `None` when the
-    /// precondition failed (412).
+    /// precondition failed (412, or 404 for `IfMatch` on an absent object).
     pub async fn put(
         &self,
         key: &str,
@@ -281,8 +292,8 @@ impl S3Client {
         let full = self.full_key(key);
         let response = self
             .send(key, |c| {
-                let request = Request::signed(self.inner.bucket.put_object(c, &full), &[])
-                    .body(body.clone());
+                let request =
+                    Request::signed(self.inner.bucket.put_object(c, &full), &[]).body(body.clone());
                 match &cond {
                     PutCondition::None => request,
                     PutCondition::IfNoneMatchAny => request.header("if-none-match", "*"),
@@ -293,6 +304,8 @@ impl S3Client {
         match response.status() {
             s if s.is_success() => Ok(Some(etag_of(&response))),
             StatusCode::PRECONDITION_FAILED => Ok(None),
+            // `If-Match` on an absent object: S3 answers 404 NoSuchKey.
+            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| None),
             _ => Err(self.failure(key, response).await),
         }
     }
@@ -307,15 +320,16 @@ impl S3Client {
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            s if s == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) => Ok(()),
+            StatusCode::NOT_FOUND => self.absent(key, response).await,
             _ => Err(self.failure(key, response).await),
         }
     }
 
     /// Deletes `key` only if it was not modified after `cutoff`, atomically on the server
     /// (radosgw's `x-amz-delete-if-unmodified-since`): true when deleted, false when it
-    /// was modified since or is absent. Servers that ignore the header (AWS) delete
-    /// unconditionally: ask [`S3Client::supports_conditional_delete`] first.
+    /// was modified since (412). An absent object is true: radosgw answers 204 as to any
+    /// delete, so telling it apart would take a second request. Servers that ignore the
+    /// header (AWS) delete unconditionally: ask [`S3Client::supports_conditional_delete`].
     pub async fn delete_if_unmodified_since(
         &self,
         key: &str,
@@ -334,7 +348,7 @@ impl S3Client {
         match response.status() {
             s if s.is_success() => Ok(true),
             StatusCode::PRECONDITION_FAILED => Ok(false),
-            s if s == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) => Ok(false),
+            StatusCode::NOT_FOUND => self.absent(key, response).await.map(|()| false),
             _ => Err(self.failure(key, response).await),
         }
     }
@@ -342,7 +356,10 @@ impl S3Client {
     /// Whether the server honours [`S3Client::delete_if_unmodified_since`]: a probe object
     /// under `_probe/` is deleted with a cutoff an hour ago; still there means yes.
     pub async fn supports_conditional_delete(&self) -> Result<bool, StorageError> {
-        let probe = format!("_probe/conditional-delete-{}", uuid::Uuid::new_v4().simple());
+        let probe = format!(
+            "_probe/conditional-delete-{}",
+            uuid::Uuid::new_v4().simple()
+        );
         self.put(&probe, Bytes::from_static(b"probe"), PutCondition::None)
             .await?;
         let hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -461,24 +478,41 @@ impl S3Client {
             return self.multipart_copy(from, to, size).await;
         }
         let source = self.copy_source(from);
-        match self.copy_object(to, &[("x-amz-copy-source", &source)]).await? {
-            true => Ok(()),
-            false => Err(StorageError::NotFound { key: from.into() }),
+        match self
+            .copy_object(to, &[("x-amz-copy-source", &source)])
+            .await?
+        {
+            Copied::Done => Ok(()),
+            Copied::SourceMissing => Err(StorageError::NotFound { key: from.into() }),
+            Copied::TooLarge => self.multipart_copy(from, to, size).await,
         }
     }
 
     /// Sets the `Last-Modified` of `key` to now (a copy onto itself that replaces the
-    /// metadata); false if there is no such object. Limited to 5 GiB objects, as CopyObject.
+    /// metadata); false if there is no such object. An object too large for CopyObject
+    /// (above 5 GiB on AWS) is copied onto itself part by part.
     pub async fn touch(&self, key: &str) -> Result<bool, StorageError> {
         let source = self.copy_source(key);
-        self.copy_object(
-            key,
-            &[
-                ("x-amz-copy-source", &source),
-                ("x-amz-metadata-directive", "REPLACE"),
-            ],
-        )
-        .await
+        let copied = self
+            .copy_object(
+                key,
+                &[
+                    ("x-amz-copy-source", &source),
+                    ("x-amz-metadata-directive", "REPLACE"),
+                ],
+            )
+            .await?;
+        match copied {
+            Copied::Done => Ok(true),
+            Copied::SourceMissing => Ok(false),
+            Copied::TooLarge => match self.head(key).await? {
+                Some(info) => self
+                    .multipart_copy(key, key, info.size)
+                    .await
+                    .map(|()| true),
+                None => Ok(false),
+            },
+        }
     }
 
     /// Starts a multipart upload to `key`; its upload id.
@@ -520,7 +554,10 @@ impl S3Client {
     }
 
     /// Completes an upload from its `(number, etag)` parts. A 200 whose body is an
-    /// `<Error>` is an error; the upload being gone is [`StorageError::NotFound`].
+    /// `<Error>` is an error; an unknown upload id (404 NoSuchUpload) is
+    /// [`StorageError::NotFound`]. (Radosgw answers an aborted or unknown upload id with
+    /// 500 "This multipart completion is already in progress" instead, which ends as
+    /// [`StorageError::Unavailable`] after the retries.)
     pub async fn complete_multipart(
         &self,
         key: &str,
@@ -549,7 +586,8 @@ impl S3Client {
             })
             .await?;
         let status = response.status();
-        if status == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) {
+        if status == StatusCode::NOT_FOUND {
+            self.absent(key, response).await?;
             return Err(StorageError::NotFound { key: key.into() });
         }
         if !status.is_success() {
@@ -567,13 +605,16 @@ impl S3Client {
         let full = self.full_key(key);
         let response = self
             .send(key, |c| {
-                let action = self.inner.bucket.abort_multipart_upload(c, &full, upload_id);
+                let action = self
+                    .inner
+                    .bucket
+                    .abort_multipart_upload(c, &full, upload_id);
                 Request::signed(action, &[])
             })
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            s if s == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) => Ok(()),
+            StatusCode::NOT_FOUND => self.absent(key, response).await,
             _ => Err(self.failure(key, response).await),
         }
     }
@@ -583,7 +624,10 @@ impl S3Client {
     pub fn presign_get(&self, key: &str, expires: Duration) -> url::Url {
         let full = self.full_key(key);
         let creds = self.inner.creds.cached();
-        self.inner.bucket.get_object(creds.as_deref(), &full).sign(expires)
+        self.inner
+            .bucket
+            .get_object(creds.as_deref(), &full)
+            .sign(expires)
     }
 
     /// Whether the bucket can be used, for start-up and `config-check`: the reason of the
@@ -627,9 +671,14 @@ impl S3Client {
     /// not an error.
     pub async fn create_bucket(&self) -> Result<(), StorageError> {
         let bucket = self.bucket();
-        let creds = self.inner.creds.get(&self.inner.http).await?.ok_or_else(|| {
-            self.unavailable(bucket, "creating a bucket needs credentials".into())
-        })?;
+        let creds = self
+            .inner
+            .creds
+            .get(&self.inner.http)
+            .await?
+            .ok_or_else(|| {
+                self.unavailable(bucket, "creating a bucket needs credentials".into())
+            })?;
         let response = self
             .send(bucket, |_| {
                 let action = self.inner.bucket.create_bucket(&creds);
@@ -649,12 +698,12 @@ impl S3Client {
         Err(self.unavailable(bucket, status_reason(bucket, status, &error)))
     }
 
-    /// CopyObject onto `to` with the copy headers `signed`; false when the source is absent.
+    /// CopyObject onto `to` with the copy headers `signed`.
     async fn copy_object(
         &self,
         to: &str,
         signed: &[(&'static str, &str)],
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Copied, StorageError> {
         let full = self.full_key(to);
         let response = self
             .send(to, |c| {
@@ -662,16 +711,25 @@ impl S3Client {
             })
             .await?;
         let status = response.status();
-        if status == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) {
-            return Ok(false);
+        if status == StatusCode::NOT_FOUND {
+            return self
+                .absent(to, response)
+                .await
+                .map(|()| Copied::SourceMissing);
         }
         if !status.is_success() {
-            return Err(self.failure(to, response).await);
+            let error = read_error(response).await;
+            if status == StatusCode::BAD_REQUEST && error.code == "InvalidRequest" {
+                // AWS: "The specified copy source is larger than the maximum allowable
+                // size for a copy source: 5368709120".
+                return Ok(Copied::TooLarge);
+            }
+            return Err(self.unavailable(to, status_reason(self.bucket(), status, &error)));
         }
         // S3 may answer 200 and fail the copy in the body.
         let body = self.text(to, response).await?;
         match ErrorBody::parse(&body) {
-            None => Ok(true),
+            None => Ok(Copied::Done),
             Some(error) => Err(self.unavailable(to, status_reason(self.bucket(), status, &error))),
         }
     }
@@ -726,7 +784,8 @@ impl S3Client {
                 })
                 .await?;
             let status = response.status();
-            if status == StatusCode::NOT_FOUND && !self.is_bucket_error(&response) {
+            if status == StatusCode::NOT_FOUND {
+                self.absent(to, response).await?;
                 return Err(StorageError::NotFound { key: from.into() });
             }
             if !status.is_success() {
@@ -759,12 +818,22 @@ impl S3Client {
             }
             let creds = self.inner.creds.get(&self.inner.http).await?;
             let request = build(creds.as_deref());
-            let mut builder = self.inner.http.request(request.method, request.url);
+            let mut builder = self.inner.http.request(request.method.clone(), request.url);
             for (name, value) in request.headers {
                 builder = builder.header(name, value);
             }
-            if let Some(body) = request.body {
-                builder = builder.body(body);
+            // Radosgw refuses a PUT without Content-Length (411), which hyper leaves out
+            // for a request without a body and for an empty one.
+            match request.body {
+                Some(body) => {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_LENGTH, body.len())
+                        .body(body)
+                }
+                None if matches!(request.method, Method::PUT | Method::POST) => {
+                    builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
+                }
+                None => {}
             }
             match builder.send().await {
                 Ok(response) if retry::retryable(response.status()) => {
@@ -788,19 +857,22 @@ impl S3Client {
 
     async fn failure_reason(&self, response: reqwest::Response) -> String {
         let status = response.status();
-        let header_code = error_code_header(&response);
-        let body = response.text().await.unwrap_or_default();
-        let mut error = ErrorBody::parse(&body).unwrap_or_default();
-        if error.code.is_empty() {
-            error.code = header_code.unwrap_or_default();
-        }
+        let error = read_error(response).await;
         status_reason(self.bucket(), status, &error)
     }
 
-    /// True when a 404 is about the bucket rather than the object (a missing bucket must
-    /// not read as a missing object). HEAD answers carry no body, so only the header says.
-    fn is_bucket_error(&self, response: &reqwest::Response) -> bool {
-        error_code_header(response).as_deref() == Some("NoSuchBucket")
+    /// Checks that a 404 is about the object (or upload), not the bucket: a missing bucket
+    /// must not read as a missing object. (HEAD answers carry no body: a HEAD in a missing
+    /// bucket reads as an absent object, which [`S3Client::check`] rules out at start-up.)
+    async fn absent(&self, key: &str, response: reqwest::Response) -> Result<(), StorageError> {
+        let status = response.status();
+        let error = read_error(response).await;
+        match error.code.as_str() {
+            "NoSuchBucket" => {
+                Err(self.unavailable(key, status_reason(self.bucket(), status, &error)))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn text(&self, key: &str, response: reqwest::Response) -> Result<String, StorageError> {
@@ -889,13 +961,21 @@ fn etag_of(response: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
-/// The `x-amz-error-code` header some servers add (the only code a HEAD answer carries).
-fn error_code_header(response: &reqwest::Response) -> Option<String> {
-    response
+/// The S3 error of a failed answer: its `<Error>` body, else the `x-amz-error-code`
+/// header some servers add (the only code a HEAD answer can carry). A body that cannot be
+/// read leaves the code empty: the status still says what failed.
+async fn read_error(response: reqwest::Response) -> ErrorBody {
+    let header_code = response
         .headers()
         .get("x-amz-error-code")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+        .map(str::to_string);
+    let body = response.text().await.unwrap_or_default();
+    let mut error = ErrorBody::parse(&body).unwrap_or_default();
+    if error.code.is_empty() {
+        error.code = header_code.unwrap_or_default();
+    }
+    error
 }
 
 /// `2026-12-03T11:52:31.123Z`: ISO 8601 in UTC with milliseconds.

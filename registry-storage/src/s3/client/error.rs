@@ -34,13 +34,11 @@ pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
         let open = from + at;
         let rest = &xml[open + 1 + tag.len()..];
         from = open + 1;
-        let Some(end_of_open) = rest.find('>') else {
-            return None;
-        };
+        let end_of_open = rest.find('>')?;
         // `<Code>` must not match `<CodeX>`.
         if !matches!(
             rest.as_bytes().first(),
-            Some(b'>' | b' ' | b'\t' | b'\r' | b'\n')
+            Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
         ) {
             continue;
         }
@@ -102,12 +100,7 @@ pub(crate) fn transport_reason(endpoint: &str, err: &reqwest::Error) -> String {
     while let Some(e) = cause {
         chain.push_str(": ");
         chain.push_str(&e.to_string());
-        // tokio-rustls wraps the rustls error in an io::Error, whose `source` skips it.
-        let io_inner = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .is_some_and(|inner| inner.is::<rustls::Error>());
-        tls |= io_inner || e.is::<rustls::Error>();
+        tls |= is_tls(e);
         cause = e.source();
     }
     if tls {
@@ -119,6 +112,16 @@ pub(crate) fn transport_reason(endpoint: &str, err: &reqwest::Error) -> String {
     } else {
         format!("S3 request to {endpoint} failed: {chain}")
     }
+}
+
+/// True for a rustls error, also inside io::Errors (tokio-rustls wraps it in one, the
+/// connector in another), whose `source` skips what they wrap.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<rustls::Error>()
+        || err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| is_tls(inner))
 }
 
 #[cfg(test)]
