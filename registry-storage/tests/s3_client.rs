@@ -9,48 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
-use registry_storage::s3::client::{PutCondition, S3Client, S3Config, MIN_PART_SIZE};
+use registry_storage::s3::client::{PutCondition, S3Client, MIN_PART_SIZE};
 use registry_storage::{ByteStream, StorageError};
 
-/// The server's settings from the environment; fails the test when there is none.
-fn server_config(bucket: &str, root: &str) -> S3Config {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "{name} is not set: these tests need an S3 server. Start one with \
-                 `scripts/s3-server start /tmp/s3` and load `/tmp/s3/env` \
-                 (`set -a; . /tmp/s3/env; set +a`)"
-            )
-        })
-    };
-    S3Config {
-        endpoint: var("S3_ENDPOINT").parse().expect("S3_ENDPOINT is a URL"),
-        region: var("S3_REGION"),
-        bucket: bucket.into(),
-        root: root.into(),
-        credentials: Some((var("S3_ACCESS_KEY"), var("S3_SECRET_KEY"), None)),
-        path_style: true,
-        skip_verify: false,
-        ca_bundle: std::env::var_os("AWS_CA_BUNDLE").map(Into::into),
-        part_size: MIN_PART_SIZE,
-    }
-}
+mod s3_env;
 
-fn unique_bucket() -> String {
-    format!("test-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A client on a new bucket of its own, under `root`.
-async fn client(root: &str) -> S3Client {
-    client_in(&unique_bucket(), root).await
-}
-
-/// A client on `bucket`, created, under `root`.
-async fn client_in(bucket: &str, root: &str) -> S3Client {
-    let client = S3Client::new(server_config(bucket, root)).unwrap();
-    client.create_bucket().await.unwrap();
-    client
-}
+use s3_env::{client, client_in, config as server_config, unique_bucket};
 
 async fn collect(stream: ByteStream) -> Vec<u8> {
     stream

@@ -72,7 +72,7 @@ pub enum StorageSettings {
     /// Files under this folder.
     Filesystem(PathBuf),
     /// A bucket of an S3-compatible object store.
-    S3(S3Settings),
+    S3(Box<S3Settings>),
 }
 
 impl std::fmt::Display for StorageSettings {
@@ -470,7 +470,7 @@ impl Settings {
             limits,
             addr: parse_addr("http.addr", &c.http.addr)?,
             storage: match &c.storage.s3 {
-                Some(s3) => StorageSettings::S3(s3.check()?),
+                Some(s3) => StorageSettings::S3(Box::new(s3.check()?)),
                 None => StorageSettings::Filesystem(c.storage.filesystem.rootdirectory.clone()),
             },
             delete_enabled: c.storage.delete.enabled,

@@ -2,6 +2,8 @@
 //! (as `scripts/test` does), whose `DIR/env` gives `S3_ENDPOINT`, `S3_ACCESS_KEY`,
 //! `S3_SECRET_KEY` and `S3_REGION`. Every test makes a bucket of its own.
 
+#![allow(dead_code)]
+
 use registry_storage::s3::client::{S3Client, S3Config, MIN_PART_SIZE};
 
 /// The server's settings for `bucket` under `root`; fails the test when there is none.
