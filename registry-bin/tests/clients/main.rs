@@ -21,6 +21,7 @@
 //! | `ui`         | the web page in headless chromium (`webdriver.rs`) | apt: chromium, chromium-driver |
 //! | `token`      | skopeo, podman, ctr with `auth.token` (a test token server) | |
 //! | `proxy`      | skopeo, podman through the pull-through cache, Distribution 2.8 upstream | apt (docker-registry) |
+//! | `replicas`   | skopeo and plain requests through haproxy to 3 replicas on one S3 bucket | apt: haproxy, ceph (scripts/test starts the S3 server) |
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,6 +42,7 @@ mod oci_client;
 mod oras;
 mod podman;
 mod proxy;
+mod replicas;
 mod skopeo;
 mod token;
 mod ui;

@@ -1,0 +1,376 @@
+//! Three `registry` processes on one S3 bucket behind a real load balancer (Debian's
+//! haproxy, round robin, a new choice of replica per request, no stickiness): skopeo
+//! pushes and pulls through it, an upload's requests land on every replica in turn, a
+//! tag pushed through one replica is read by the others at once, and a replica killed
+//! mid-upload or mid-push loses nothing acknowledged.
+//!
+//! The S3 server is the one `scripts/test` starts (`scripts/s3-server`); each test makes
+//! a bucket of its own.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::containers::Containers;
+use crate::harness::distribution::free_port;
+use crate::harness::server::workdir;
+use crate::harness::{need, raw, Blob, Endpoint, Image, Layout, Registry, Scheme};
+use crate::skopeo;
+
+#[path = "../../../registry-storage/tests/s3_env/mod.rs"]
+mod s3_env;
+
+/// The replicas, their load balancer and the endpoint clients use.
+struct Cluster {
+    /// `None` once killed.
+    replicas: Vec<Option<Registry>>,
+    balancer: Haproxy,
+}
+
+impl Cluster {
+    /// `n` replicas on a new bucket, behind haproxy.
+    fn start(n: usize) -> Cluster {
+        let bucket = s3_env::unique_bucket();
+        let config = s3_env::config(&bucket, "registry");
+        // The bucket exists before the replicas start (they check it).
+        std::thread::spawn({
+            let bucket = bucket.clone();
+            move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(s3_env::client_in(&bucket, "registry"));
+            }
+        })
+        .join()
+        .unwrap();
+        let (access, secret, _) = config.credentials.clone().unwrap();
+        let env = [
+            ("REGISTRY_STORAGE_S3_REGION", config.region.clone()),
+            (
+                "REGISTRY_STORAGE_S3_REGIONENDPOINT",
+                config.endpoint.to_string(),
+            ),
+            ("REGISTRY_STORAGE_S3_BUCKET", bucket.clone()),
+            ("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/registry".into()),
+            ("REGISTRY_STORAGE_S3_ACCESSKEY", access),
+            ("REGISTRY_STORAGE_S3_SECRETKEY", secret),
+            // The smallest parts S3 takes, so that small test blobs use several.
+            (
+                "REGISTRY_STORAGE_S3_CHUNKSIZE",
+                (5 * 1024 * 1024).to_string(),
+            ),
+        ];
+        let replicas: Vec<Option<Registry>> = (0..n)
+            .map(|_| {
+                Some(Registry::start_with(Scheme::Http, |_, cmd| {
+                    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+                }))
+            })
+            .collect();
+        let backends: Vec<String> = replicas
+            .iter()
+            .flatten()
+            .map(|r| r.endpoint.host.clone())
+            .collect();
+        let balancer = Haproxy::start(&backends);
+        Cluster { replicas, balancer }
+    }
+
+    /// Clients' way in: the load balancer.
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            scheme: Scheme::Http,
+            host: self.balancer.host.clone(),
+            ca: None,
+        }
+    }
+
+    /// Replica `i` directly.
+    fn replica(&self, i: usize) -> Endpoint {
+        self.replicas[i]
+            .as_ref()
+            .expect("replica is running")
+            .endpoint
+            .clone()
+    }
+
+    /// SIGKILL of replica `i`.
+    fn kill(&mut self, i: usize) {
+        drop(self.replicas[i].take());
+    }
+}
+
+/// haproxy in the foreground on a free port; killed on drop.
+struct Haproxy {
+    child: Child,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start(backends: &[String]) -> Haproxy {
+        need("haproxy", "haproxy");
+        let dir = workdir();
+        let port = free_port();
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, host)| format!("  server r{i} {host} check inter 200ms fall 1 rise 2\n"))
+            .collect();
+        // http mode: every request is balanced on its own, also on a kept-alive
+        // connection; a replica that stops answering is out after one failed check.
+        let config = format!(
+            "global\n  maxconn 512\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 120s\n  \
+             timeout server 120s\n  retries 2\n  option redispatch\n\
+             frontend registry\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
+             backend replicas\n  balance roundrobin\n{servers}"
+        );
+        let file = dir.path().join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy starts");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "haproxy does not listen on {host}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Haproxy {
+            child,
+            host,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An image whose first layer takes two S3 parts, the others a few KiB.
+fn image(seed: u64) -> Image {
+    Image::build(seed, "amd64", [7 * 1024 * 1024, 20_000, 300_000])
+}
+
+fn push_and_pull(c: &Containers, ep: &Endpoint, work: &Path, repo: &str, seed: u64) -> Image {
+    let image = image(seed);
+    let src = Layout::of_image(&work.join(format!("src-{seed}")), "v1", &image);
+    skopeo::copy(
+        c,
+        "skopeo push through the balancer",
+        &["--retry-times", "3"],
+        &src.oci_ref("v1"),
+        &ep.docker_ref(repo, "v1"),
+    );
+    let out = Layout {
+        dir: work.join(format!("out-{seed}")),
+    };
+    skopeo::copy(
+        c,
+        "skopeo pull through the balancer",
+        &["--retry-times", "3"],
+        &ep.docker_ref(repo, "v1"),
+        &out.oci_ref("v1"),
+    );
+    out.assert_has(&image.blobs(), "pulled back through the balancer");
+    image
+}
+
+#[test]
+fn skopeo_pushes_and_pulls_through_three_replicas() {
+    let cluster = Cluster::start(3);
+    let ep = cluster.endpoint();
+    let c = Containers::new(&ep);
+    skopeo::login(&c);
+    let work = workdir();
+    let image = push_and_pull(&c, &ep, work.path(), "s3/app", 1);
+    for i in 0..3 {
+        raw::assert_image(&cluster.replica(i), "s3/app", "v1", &image, "each replica");
+        let served = cluster.replicas[i].as_ref().unwrap().requests();
+        assert!(
+            served.iter().any(|r| r.route.starts_with("upload")),
+            "replica {i} took part in the push: {served:?}"
+        );
+    }
+}
+
+/// The upload URL's path from a `Location` header (absolute or relative).
+fn path_of(location: &str) -> String {
+    match location.find("/v2/") {
+        Some(at) => location[at..].to_owned(),
+        None => panic!("unexpected Location {location:?}"),
+    }
+}
+
+#[test]
+fn an_upload_goes_on_wherever_its_chunks_land() {
+    let mut cluster = Cluster::start(3);
+    let data: Vec<u8> = (0..13 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let blob = Blob::new("application/octet-stream", data.clone());
+    let start = raw::request(
+        &cluster.replica(0),
+        "POST",
+        "/v2/s3/chunks/blobs/uploads/",
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(start.status, 202);
+    let mut location = path_of(start.header("location"));
+    // Chunks on replicas 1, 2 and 0 in turn, one of 6 MiB (a part), one small, ...
+    let cuts = [0, 6 * 1024 * 1024, 6 * 1024 * 1024 + 1000, 12 * 1024 * 1024];
+    for (n, window) in cuts.windows(2).enumerate() {
+        let chunk = data[window[0]..window[1]].to_vec();
+        let range = format!("{}-{}", window[0], window[1] - 1);
+        let res = raw::request(
+            &cluster.replica((n + 1) % 3),
+            "PATCH",
+            &location,
+            &[
+                ("content-range", &range),
+                ("content-type", "application/octet-stream"),
+            ],
+            chunk,
+        );
+        assert_eq!(
+            res.status,
+            202,
+            "chunk {n}: {}",
+            String::from_utf8_lossy(&res.body)
+        );
+        assert_eq!(res.header("range"), format!("0-{}", window[1] - 1));
+        location = path_of(res.header("location"));
+    }
+    // The replica that took the last chunk dies; another one reports the offset and
+    // takes the rest, a third completes it.
+    cluster.kill(0);
+    let status = raw::request(&cluster.replica(1), "GET", &location, &[], Vec::new());
+    assert_eq!(status.status, 204);
+    assert_eq!(status.header("range"), format!("0-{}", cuts[3] - 1));
+    let res = raw::request(
+        &cluster.replica(1),
+        "PATCH",
+        &location,
+        &[("content-type", "application/octet-stream")],
+        data[cuts[3]..].to_vec(),
+    );
+    assert_eq!(res.status, 202);
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let done = raw::request(
+        &cluster.replica(2),
+        "PUT",
+        &format!("{location}{separator}digest={}", blob.digest),
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
+    for i in [1, 2] {
+        let got = raw::get(
+            &cluster.replica(i),
+            &format!("/v2/s3/chunks/blobs/{}", blob.digest),
+        );
+        assert_eq!(got.status, 200);
+        assert!(got.body == data, "replica {i} serves the blob whole");
+    }
+    let through = raw::get(
+        &cluster.endpoint(),
+        &format!("/v2/s3/chunks/blobs/{}", blob.digest),
+    );
+    assert!(through.body == data);
+}
+
+/// Pushes `image`'s blobs and manifest with plain requests through `ep`, tagged `tag`.
+fn push_raw(ep: &Endpoint, repo: &str, tag: &str, image: &Image) {
+    for blob in image.blobs() {
+        let res = raw::request(
+            ep,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={}", blob.digest),
+            &[("content-type", "application/octet-stream")],
+            blob.data.clone(),
+        );
+        assert_eq!(res.status, 201, "blob {}", blob.digest);
+    }
+    let res = raw::request(
+        ep,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("content-type", &image.manifest.media_type)],
+        image.manifest.data.clone(),
+    );
+    assert_eq!(res.status, 201);
+}
+
+#[test]
+fn a_tag_pushed_through_one_replica_is_read_by_all_at_once() {
+    let cluster = Cluster::start(3);
+    for round in 0..6u64 {
+        let image = Image::small(100 + round);
+        push_raw(
+            &cluster.replica((round % 3) as usize),
+            "s3/moving",
+            "latest",
+            &image,
+        );
+        for i in 0..3 {
+            let got = raw::manifest(
+                &cluster.replica(i),
+                "s3/moving",
+                "latest",
+                "read after write",
+            );
+            assert_eq!(
+                got.header("docker-content-digest"),
+                image.manifest.digest,
+                "round {round}: replica {i} serves the tag just pushed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::start(3);
+    let work = workdir();
+    let pushes: Vec<(u64, std::thread::JoinHandle<Image>)> = (0..3u64)
+        .map(|seed| {
+            let (ep, dir) = (cluster.endpoint(), work.path().to_path_buf());
+            let handle = std::thread::spawn(move || {
+                let c = Containers::new(&ep);
+                skopeo::login(&c);
+                push_and_pull(&c, &ep, &dir, &format!("s3/killed{seed}"), 10 + seed)
+            });
+            (seed, handle)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.kill(1);
+    for (seed, push) in pushes {
+        let image = push
+            .join()
+            .expect("push and pull despite the killed replica");
+        for i in [0, 2] {
+            raw::assert_image(
+                &cluster.replica(i),
+                &format!("s3/killed{seed}"),
+                "v1",
+                &image,
+                "after the kill",
+            );
+        }
+    }
+}
