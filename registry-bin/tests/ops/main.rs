@@ -16,5 +16,6 @@ mod config;
 mod lifecycle;
 mod probes;
 mod readonly;
+mod s3;
 mod tls;
 mod token;

@@ -95,6 +95,12 @@ pub(crate) fn status_reason(bucket: &str, status: StatusCode, error: &ErrorBody)
 /// as such, with the whole chain of causes.
 pub(crate) fn transport_reason(endpoint: &str, err: &reqwest::Error) -> String {
     let mut chain = err.to_string();
+    // The URL's query is a presigned request: its signature is a credential for minutes.
+    if let Some(url) = err.url() {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        chain = chain.replace(url.as_str(), shown.as_str());
+    }
     let mut tls = false;
     let mut cause = err.source();
     while let Some(e) = cause {

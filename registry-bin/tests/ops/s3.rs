@@ -1,0 +1,111 @@
+//! S3 storage at start-up: `registry config check` and `registry serve` say exactly what
+//! is wrong with the bucket (missing, credentials refused, endpoint unreachable) and
+//! check a good one, against the S3 server `scripts/test` starts.
+
+use std::process::Output;
+
+use crate::harness::*;
+
+#[path = "../../../registry-storage/tests/s3_env/mod.rs"]
+mod s3_env;
+
+/// A config file for the bucket at `endpoint` with these keys.
+fn s3_config(
+    dir: &std::path::Path,
+    endpoint: &str,
+    bucket: &str,
+    secret: &str,
+) -> std::path::PathBuf {
+    let base = s3_env::config(bucket, "");
+    let (access, _, _) = base.credentials.unwrap();
+    let text = format!(
+        "http:\n  addr: 127.0.0.1:0\nstorage:\n  s3:\n    region: {}\n    regionendpoint: {endpoint}\n    \
+         bucket: {bucket}\n    rootdirectory: /r\n    accesskey: {access}\n    secretkey: {secret}\n    \
+         encrypt: false\n    v4auth: true\n",
+        base.region
+    );
+    let file = dir.join("config.yml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn check(config: &std::path::Path) -> Output {
+    registry()
+        .args(["config", "check"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn config_check_names_what_is_wrong_with_the_bucket() {
+    let dir = workdir();
+    let good = s3_env::config("x", "");
+    let (_, secret, _) = good.credentials.clone().unwrap();
+    let endpoint = good.endpoint.to_string();
+    let bucket = s3_env::unique_bucket();
+    s3_env::client_in(&bucket, "").await;
+
+    let out = check(&s3_config(dir.path(), &endpoint, &bucket, &secret));
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("s3 bucket {bucket}")) && said.contains("answers"),
+        "{said}"
+    );
+    // The standard registry's `encrypt` is accepted with a warning naming it.
+    assert!(said.contains("storage.s3.encrypt"), "{said}");
+
+    for (endpoint, bucket, secret, expected) in [
+        (
+            endpoint.as_str(),
+            "no-such-bucket-here",
+            secret.as_str(),
+            "no-such-bucket-here",
+        ),
+        (
+            endpoint.as_str(),
+            bucket.as_str(),
+            "wrong-secret",
+            "credentials refused",
+        ),
+        (
+            "http://127.0.0.1:9",
+            bucket.as_str(),
+            secret.as_str(),
+            "127.0.0.1:9",
+        ),
+    ] {
+        let out = check(&s3_config(dir.path(), endpoint, bucket, secret));
+        assert!(!out.status.success(), "{endpoint} {bucket}: {}", text(&out));
+        assert!(
+            text(&out).contains(expected),
+            "{expected:?} in {}",
+            text(&out)
+        );
+        // Never a presigned URL (its signature is a credential for minutes).
+        assert!(!text(&out).contains("X-Amz-Signature"), "{}", text(&out));
+    }
+
+    // `serve` refuses to start on the same grounds, and says so.
+    let out = registry()
+        .arg("serve")
+        .arg(s3_config(
+            dir.path(),
+            &endpoint,
+            "no-such-bucket-here",
+            &secret,
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no-such-bucket-here"), "{}", text(&out));
+}
