@@ -396,6 +396,7 @@ pub async fn get(
         digest: digest.clone(),
         pos: 0,
         finished: false,
+        follow_upload: true,
     };
     let stream: ByteStream = Box::pin(
         futures::stream::unfold(follower, |mut f| async move {
@@ -432,6 +433,9 @@ struct Follower {
     digest: Digest,
     pos: u64,
     finished: bool,
+    /// False once the upload cannot be read while it is written (object storage cannot
+    /// read a multipart upload in progress): the rest comes from the blob once done.
+    follow_upload: bool,
 }
 
 impl Follower {
@@ -444,7 +448,7 @@ impl Follower {
                 State::Connecting => {}
                 State::Writing { written, .. } => {
                     let allowed = written.saturating_sub(HOLD_BACK);
-                    if self.pos < allowed {
+                    if self.follow_upload && self.pos < allowed {
                         let (repo, id) = (&self.flight.repo, &self.flight.id);
                         match self
                             .store
@@ -457,6 +461,7 @@ impl Follower {
                             }
                             // Committed (renamed) since: `Done` is on its way.
                             Err(StorageError::NotFound { .. }) => {}
+                            Err(StorageError::Unavailable { .. }) => self.follow_upload = false,
                             Err(e) => return Err(std::io::Error::other(e)),
                         }
                     }

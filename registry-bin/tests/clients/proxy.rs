@@ -406,10 +406,30 @@ fn distributions_proxy_remoteurl_serves_misses_from_upstream_and_takes_pushes_me
 
 #[test]
 fn sixteen_pulls_of_an_uncached_64_mib_blob_fetch_it_once() {
+    sixteen_pulls_fetch_once(|url| cache_of(url, "10m"));
+}
+
+/// The same with the cache's storage on S3, where a blob being fetched cannot be read
+/// back before it is complete: the pulls that join late get it from the bucket.
+#[test]
+fn sixteen_pulls_of_an_uncached_64_mib_blob_on_s3_storage_fetch_it_once() {
+    sixteen_pulls_fetch_once(|url| {
+        let proxy = format!(
+            "  upstreams:\n    - prefix: {PREFIX}\n      url: {url}\n      username: {USER}\n      password: \"{PASS}\"\n"
+        );
+        let env = crate::replicas::s3_storage_env(&crate::replicas::new_bucket());
+        Registry::start_with(Scheme::Http, |dir, cmd| {
+            with_proxy_config(dir, cmd, &proxy);
+            cmd.envs(env);
+        })
+    });
+}
+
+fn sixteen_pulls_fetch_once(cache_of: impl FnOnce(&str) -> Registry) {
     let upstream = Distribution::start(UpstreamAuth::Htpasswd);
     let image = Image::build(32, "amd64", [64 << 20, 1_000, 1_000]);
     push_upstream(&upstream, "lib/big", "v1", &image);
-    let registry = cache_of(&upstream.url(), "10m");
+    let registry = cache_of(&upstream.url());
     let big = &image.layers[0];
     let path = format!("/v2/{PREFIX}/lib/big/blobs/{}", big.digest);
     let url = format!("{}{path}", registry.endpoint.base_url());

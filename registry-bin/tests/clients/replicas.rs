@@ -30,42 +30,11 @@ struct Cluster {
 impl Cluster {
     /// `n` replicas on a new bucket, behind haproxy.
     fn start(n: usize) -> Cluster {
-        let bucket = s3_env::unique_bucket();
-        let config = s3_env::config(&bucket, "registry");
-        // The bucket exists before the replicas start (they check it).
-        std::thread::spawn({
-            let bucket = bucket.clone();
-            move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(s3_env::client_in(&bucket, "registry"));
-            }
-        })
-        .join()
-        .unwrap();
-        let (access, secret, _) = config.credentials.clone().unwrap();
-        let env = [
-            ("REGISTRY_STORAGE_S3_REGION", config.region.clone()),
-            (
-                "REGISTRY_STORAGE_S3_REGIONENDPOINT",
-                config.endpoint.to_string(),
-            ),
-            ("REGISTRY_STORAGE_S3_BUCKET", bucket.clone()),
-            ("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/registry".into()),
-            ("REGISTRY_STORAGE_S3_ACCESSKEY", access),
-            ("REGISTRY_STORAGE_S3_SECRETKEY", secret),
-            // The smallest parts S3 takes, so that small test blobs use several.
-            (
-                "REGISTRY_STORAGE_S3_CHUNKSIZE",
-                (5 * 1024 * 1024).to_string(),
-            ),
-        ];
+        let env = s3_storage_env(&new_bucket());
         let replicas: Vec<Option<Registry>> = (0..n)
             .map(|_| {
                 Some(Registry::start_with(Scheme::Http, |_, cmd| {
-                    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+                    cmd.envs(env.iter().cloned());
                 }))
             })
             .collect();
@@ -100,6 +69,47 @@ impl Cluster {
     fn kill(&mut self, i: usize) {
         drop(self.replicas[i].take());
     }
+}
+
+/// A new bucket on the S3 server of the tests.
+pub(crate) fn new_bucket() -> String {
+    let bucket = s3_env::unique_bucket();
+    // On a thread and runtime of its own: the callers are blocking tests.
+    std::thread::spawn({
+        let bucket = bucket.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(s3_env::client_in(&bucket, "registry"));
+        }
+    })
+    .join()
+    .unwrap();
+    bucket
+}
+
+/// The environment that puts a registry's storage in `bucket`, under `/registry`.
+pub(crate) fn s3_storage_env(bucket: &str) -> Vec<(&'static str, String)> {
+    let config = s3_env::config(bucket, "registry");
+    let (access, secret, _) = config.credentials.clone().unwrap();
+    vec![
+        ("REGISTRY_STORAGE_S3_REGION", config.region.clone()),
+        (
+            "REGISTRY_STORAGE_S3_REGIONENDPOINT",
+            config.endpoint.to_string(),
+        ),
+        ("REGISTRY_STORAGE_S3_BUCKET", bucket.to_owned()),
+        ("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/registry".into()),
+        ("REGISTRY_STORAGE_S3_ACCESSKEY", access),
+        ("REGISTRY_STORAGE_S3_SECRETKEY", secret),
+        // The smallest parts S3 takes, so that small test blobs use several.
+        (
+            "REGISTRY_STORAGE_S3_CHUNKSIZE",
+            (5 * 1024 * 1024).to_string(),
+        ),
+    ]
 }
 
 /// haproxy in the foreground on a free port; killed on drop.
