@@ -16,6 +16,7 @@ use crate::harness::distribution::free_port;
 use crate::harness::server::workdir;
 use crate::harness::{need, raw, Blob, Endpoint, Image, Layout, Registry, Scheme};
 use crate::skopeo;
+use registry_storage::s3::client::S3Config;
 
 #[path = "../../../registry-storage/tests/s3_env/mod.rs"]
 mod s3_env;
@@ -74,25 +75,32 @@ impl Cluster {
 /// A new bucket on the S3 server of the tests.
 pub(crate) fn new_bucket() -> String {
     let bucket = s3_env::unique_bucket();
-    // On a thread and runtime of its own: the callers are blocking tests.
-    std::thread::spawn({
-        let bucket = bucket.clone();
-        move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(s3_env::client_in(&bucket, "registry"));
-        }
+    create_bucket(s3_env::config(&bucket, "registry"));
+    bucket
+}
+
+/// Creates the bucket of `config` (on a thread and runtime of its own: the callers are
+/// blocking tests).
+fn create_bucket(config: S3Config) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(s3_env::client_for(config));
     })
     .join()
     .unwrap();
-    bucket
 }
 
 /// The environment that puts a registry's storage in `bucket`, under `/registry`.
 pub(crate) fn s3_storage_env(bucket: &str) -> Vec<(&'static str, String)> {
-    let config = s3_env::config(bucket, "registry");
+    storage_env(&s3_env::config(bucket, "registry"))
+}
+
+/// The environment that puts a registry's storage where `config` says.
+fn storage_env(config: &S3Config) -> Vec<(&'static str, String)> {
+    let bucket = &config.bucket;
     let (access, secret, _) = config.credentials.clone().unwrap();
     vec![
         ("REGISTRY_STORAGE_S3_REGION", config.region.clone()),
@@ -382,5 +390,97 @@ fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
                 "after the kill",
             );
         }
+    }
+}
+
+/// A private S3 server (its gateway is restarted under load, which the other tests
+/// must not see); stopped and removed on drop.
+struct PrivateS3 {
+    dir: tempfile::TempDir,
+}
+
+impl PrivateS3 {
+    fn script() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server")
+    }
+
+    fn start() -> PrivateS3 {
+        let dir = workdir();
+        let out = Command::new("bash")
+            .arg("-x")
+            .arg(PrivateS3::script())
+            .arg("start")
+            .arg(dir.path().join("s3"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PrivateS3 { dir }
+    }
+
+    fn config(&self, bucket: &str) -> S3Config {
+        s3_env::config_from_file(&self.dir.path().join("s3/env"), bucket, "registry")
+    }
+
+    fn restart_gateway(&self) {
+        let out = Command::new("bash")
+            .arg(PrivateS3::script())
+            .arg("restart-gateway")
+            .arg(self.dir.path().join("s3"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateS3 {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(PrivateS3::script())
+            .arg("stop")
+            .arg(self.dir.path().join("s3"))
+            .status();
+    }
+}
+
+#[test]
+fn pushes_survive_the_object_store_restarting() {
+    let s3 = PrivateS3::start();
+    let config = s3.config(&s3_env::unique_bucket());
+    create_bucket(config.clone());
+    let env = storage_env(&config);
+    let registry = Registry::start_with(Scheme::Http, |_, cmd| {
+        cmd.envs(env.iter().cloned());
+    });
+    let work = workdir();
+    let pushes: Vec<(u64, std::thread::JoinHandle<Image>)> = (0..3u64)
+        .map(|seed| {
+            let (ep, dir) = (registry.endpoint.clone(), work.path().to_path_buf());
+            let handle = std::thread::spawn(move || {
+                let c = Containers::new(&ep);
+                skopeo::login(&c);
+                push_and_pull(&c, &ep, &dir, &format!("s3/restart{seed}"), 20 + seed)
+            });
+            (seed, handle)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    s3.restart_gateway();
+    for (seed, push) in pushes {
+        let image = push.join().expect("push and pull despite the restart");
+        raw::assert_image(
+            &registry.endpoint,
+            &format!("s3/restart{seed}"),
+            "v1",
+            &image,
+            "after the restart",
+        );
     }
 }

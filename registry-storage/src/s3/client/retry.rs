@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
-/// Attempts per request, the first included.
-pub(crate) const ATTEMPTS: u32 = 4;
+/// Attempts per request, the first included: the waits add up to 6.3 to 9.5 s, enough
+/// to ride out a gateway restarting (radosgw comes back in 2 to 3 s here) instead of
+/// answering 503 to a push that a client may not retry.
+pub(crate) const ATTEMPTS: u32 = 7;
 
 /// The wait before the first retry; it doubles at each attempt.
 const FIRST_DELAY: Duration = Duration::from_millis(100);
