@@ -237,14 +237,9 @@ impl Registry {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let purged = self
-            .shared
-            .store
-            .purge_uploads(now.saturating_sub(max_age.as_secs()))
-            .await?;
-        for (_, id) in &purged {
-            self.shared.sessions.remove(id);
-        }
+        let cutoff = now.saturating_sub(max_age.as_secs());
+        let purged = self.shared.store.purge_uploads(cutoff).await?;
+        self.shared.sessions.forget_started_before(cutoff);
         Ok(purged.len())
     }
 

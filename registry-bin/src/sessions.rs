@@ -47,6 +47,14 @@ impl SessionTable {
         self.len() == 0
     }
 
+    /// Forgets every upload that started before `cutoff_unix` (or at an unknown time):
+    /// the purge of stale uploads removes them from storage, and an upload finished on
+    /// another replica sharing the storage is never removed here otherwise.
+    pub fn forget_started_before(&self, cutoff_unix: u64) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.retain(|id, _| id.minted_unix_secs().is_some_and(|t| t >= cutoff_unix));
+    }
+
     /// Forgets a finished or cancelled upload.
     pub fn remove(&self, id: &UploadId) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,4 +107,29 @@ pub async fn resync(
     }
     **slot = Some(session);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_of_uploads_older_than_the_cutoff_are_forgotten() {
+        let table = SessionTable::default();
+        let old = UploadId::mint(1_000_000, [1; 10]);
+        let new = UploadId::mint(5_000_000, [2; 10]);
+        let unknown = UploadId::parse("not-minted").expect("valid id");
+        for id in [&old, &new, &unknown] {
+            drop(table.lock(id).await);
+        }
+        assert_eq!(table.len(), 3);
+        table.forget_started_before(2_000);
+        assert_eq!(
+            table.len(),
+            1,
+            "only the upload started after the cutoff stays"
+        );
+        table.remove(&new);
+        assert!(table.is_empty());
+    }
 }

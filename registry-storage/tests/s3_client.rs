@@ -418,7 +418,7 @@ async fn check_names_what_is_wrong() {
         )),
         "{why}"
     );
-    assert!(why.ends_with("(after 4 attempts)"), "{why}");
+    assert!(why.ends_with("(after 7 attempts)"), "{why}");
 
     // TLS to a plain-HTTP server fails in the handshake.
     let mut cfg = server_config(&bucket, "");

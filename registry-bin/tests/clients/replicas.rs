@@ -407,7 +407,6 @@ impl PrivateS3 {
     fn start() -> PrivateS3 {
         let dir = workdir();
         let out = Command::new("bash")
-            .arg("-x")
             .arg(PrivateS3::script())
             .arg("start")
             .arg(dir.path().join("s3"))

@@ -4,8 +4,8 @@
 //! presigned URLs handed to clients for `storage.redirect`) and sent with reqwest. Keys are
 //! backend keys (`v1/blobs/...`); the client puts them under `rootdirectory`.
 //!
-//! Failures: connection errors, timeouts, 5xx and throttling are retried (4 attempts,
-//! 100 ms doubling, with jitter: `retry.rs`); then, like 403 (credentials) and 404
+//! Failures: connection errors, timeouts, 5xx and throttling are retried (7 attempts,
+//! 100 ms doubling, with jitter, about 6 s in all: `retry.rs`); then, like 403 (credentials) and 404
 //! `NoSuchBucket`, they become [`StorageError::Unavailable`] with a reason naming the S3
 //! code and HTTP status. An absent object is `None`/`false`, not an error. Streamed bodies
 //! are never retried mid-way: a body that fails yields an `io::Error` in the stream.

@@ -366,7 +366,11 @@ pub(crate) async fn finish(client: &S3Client, key: &str, to: &str) -> Result<(),
             client.copy(&keys.data, to, state.size).await?;
         }
     }
-    remove(client, &keys, &state).await
+    // The blob is in place: the push succeeded whatever happens to the upload's own
+    // objects now. Should removing them fail, the state object stays, and the purge of
+    // stale uploads cancels the upload (and removes them) later.
+    let _ = remove(client, &keys, &state).await;
+    Ok(())
 }
 
 /// Cancels the upload at `key`; `Ok(false)` when there was none.
