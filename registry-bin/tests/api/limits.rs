@@ -5,11 +5,19 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+
+// `per_process`: these limits are each process's own (failed logins, upload slots,
+// header and idle timeouts, header size). Through a load balancer to several replicas
+// (`TEST_STORAGE=s3-replicas`) a client meets the balancer's limits and several
+// processes' counters, so those tests run against one process only.
 use registry_bin::ServeOptions;
 use reqwest::Method;
 
 #[tokio::test]
 async fn failed_logins_are_throttled_with_retry_after() {
+    if replicas() {
+        return; // a limit of one process: see `per_process`
+    }
     let s = TestServer::with_users(
         &[(USER, PASS), ("bob", "bob-pw")],
         |b| b.throttle(3, Duration::from_secs(2)),
@@ -56,6 +64,9 @@ async fn failed_logins_are_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn upload_slots_are_capped_and_stalled_bodies_time_out() {
+    if replicas() {
+        return; // a limit of one process: see `per_process`
+    }
     let s = TestServer::with_users(
         &[(USER, PASS)],
         |b| b.upload_slots(1).body_timeout(Duration::from_secs(1)),
@@ -121,6 +132,9 @@ fn raw(addr: &str, bytes: &[u8]) -> std::net::TcpStream {
 
 #[tokio::test]
 async fn slow_headers_and_idle_connections_are_closed() {
+    if replicas() {
+        return; // a limit of one process: see `per_process`
+    }
     let options = ServeOptions {
         header_read_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(1),
@@ -149,6 +163,9 @@ async fn slow_headers_and_idle_connections_are_closed() {
 
 #[tokio::test]
 async fn huge_headers_are_refused() {
+    if replicas() {
+        return; // a limit of one process: see `per_process`
+    }
     let s = TestServer::with_auth().await;
     let addr = s.base.trim_start_matches("http://").to_owned();
     tokio::task::spawn_blocking(move || {
