@@ -23,6 +23,10 @@
 //! | `proxy`      | skopeo, podman through the pull-through cache, Distribution 2.8 upstream | apt (docker-registry) |
 //! | `replicas`   | skopeo and plain requests through haproxy to 3 replicas on one S3 bucket | apt: haproxy, ceph (scripts/test starts the S3 server) |
 
+//!
+//! With `TEST_STORAGE=s3-replicas` every registry a test starts is three processes on
+//! one S3 bucket behind haproxy (`scripts/test` runs the client modules so).
+
 #![allow(clippy::unwrap_used)]
 
 #[path = "../common/haproxy.rs"]

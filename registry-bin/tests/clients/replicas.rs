@@ -45,7 +45,7 @@ impl Cluster {
             .map(|r| r.endpoint.host.clone())
             .collect();
         need("haproxy", "haproxy");
-        let balancer = Haproxy::start(&backends);
+        let balancer = Haproxy::start(&backends, true);
         Cluster { replicas, balancer }
     }
 

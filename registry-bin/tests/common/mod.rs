@@ -124,7 +124,7 @@ impl TestServer {
             }));
             shutdown.push(tx);
         }
-        let balancer = replicas().then(|| haproxy::Haproxy::start(&hosts));
+        let balancer = replicas().then(|| haproxy::Haproxy::start(&hosts, true));
         let base = match &balancer {
             Some(balancer) => format!("http://{}", balancer.host),
             None => format!("http://{}", hosts[0]),

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use super::{need, PASS, USER};
+use crate::haproxy::Haproxy;
 use crate::spawn;
 use crate::test_ca::TestCa;
 use crate::token_server::TokenServer;
@@ -75,12 +76,15 @@ impl std::fmt::Debug for Logged {
     }
 }
 
-/// The registry process; killed on drop.
+/// The registry process (or, with `TEST_STORAGE=s3-replicas`, three of them on one S3
+/// bucket behind haproxy); killed on drop.
 #[derive(Debug)]
 pub struct Registry {
-    child: Child,
+    children: Vec<Child>,
     pub endpoint: Endpoint,
+    /// Requests logged by every process, in the order they were read.
     log: Arc<Mutex<Vec<Logged>>>,
+    _balancer: Option<Haproxy>,
     _data: tempfile::TempDir,
 }
 
@@ -155,40 +159,73 @@ impl Registry {
                 Some(pem)
             }
         };
-        let started = spawn::start(cmd, false);
+        let commands = if replicas() {
+            // The same command three times, each on the bucket of this registry.
+            let bucket = crate::replicas::new_bucket();
+            let env = crate::replicas::s3_storage_env(&bucket);
+            (0..3)
+                .map(|_| {
+                    let mut copy = Command::new(cmd.get_program());
+                    copy.args(cmd.get_args()).stderr(Stdio::inherit());
+                    for (key, value) in cmd.get_envs() {
+                        match value {
+                            Some(value) => copy.env(key, value),
+                            None => copy.env_remove(key),
+                        };
+                    }
+                    copy.envs(env.iter().cloned());
+                    copy
+                })
+                .collect()
+        } else {
+            vec![cmd]
+        };
         let want = match scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
-        assert!(
-            started.startup.iter().any(|l| l.contains(auth_line)),
-            "the registry did not log {auth_line:?}: {:#?}",
-            started.startup
-        );
-        let listening = started
-            .startup
-            .last()
-            .map(String::as_str)
-            .unwrap_or_default();
-        assert_eq!(
-            spawn::field(listening, "scheme").as_deref(),
-            Some(want),
-            "registry does not serve {want}: {listening}"
-        );
-        let (child, host, lines) = (started.child, started.addr, started.lines);
         let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines {
-                if let Some(entry) = parse_request_line(&line) {
-                    sink.lock().unwrap().push(entry);
+        let (mut children, mut hosts) = (Vec::new(), Vec::new());
+        for cmd in commands {
+            let started = spawn::start(cmd, false);
+            assert!(
+                started.startup.iter().any(|l| l.contains(auth_line)),
+                "the registry did not log {auth_line:?}: {:#?}",
+                started.startup
+            );
+            let listening = started
+                .startup
+                .last()
+                .map(String::as_str)
+                .unwrap_or_default();
+            assert_eq!(
+                spawn::field(listening, "scheme").as_deref(),
+                Some(want),
+                "registry does not serve {want}: {listening}"
+            );
+            let (child, host, lines) = (started.child, started.addr, started.lines);
+            let sink = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in lines {
+                    if let Some(entry) = parse_request_line(&line) {
+                        sink.lock().unwrap().push(entry);
+                    }
                 }
-            }
-        });
+            });
+            children.push(child);
+            hosts.push(host);
+        }
+        // HTTPS is balanced per connection (haproxy passes TLS through), HTTP per request.
+        let balancer = replicas().then(|| Haproxy::start(&hosts, scheme == Scheme::Http));
+        let host = match &balancer {
+            Some(balancer) => balancer.host.clone(),
+            None => hosts.swap_remove(0),
+        };
         Registry {
-            child,
+            children,
             endpoint: Endpoint { scheme, host, ca },
             log,
+            _balancer: balancer,
             _data: data,
         }
     }
@@ -237,9 +274,17 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Whether every registry of the suite is three replicas on one S3 bucket behind
+/// haproxy (`TEST_STORAGE=s3-replicas`).
+pub fn replicas() -> bool {
+    std::env::var("TEST_STORAGE").is_ok_and(|v| v == "s3-replicas")
 }
 
 /// `... request method=GET route="blob_get" repository="a/b" status=200 ...`
