@@ -35,11 +35,12 @@ async fn server() -> TestServer {
         BTreeMap::new(),
     )
     .unwrap();
+    let rules = Arc::new(rules);
     TestServer::with_users(
         &[(USER, PASS), PULLER, OTHER],
         // The matrix sends many wrong passwords on purpose.
         |b| {
-            b.authorizer(Arc::new(rules))
+            b.authorizer(rules.clone())
                 .throttle(1000, std::time::Duration::from_secs(60))
         },
         ServeOptions::default(),

@@ -25,6 +25,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/haproxy.rs"]
+mod haproxy;
 mod harness;
 #[path = "../common/spawn.rs"]
 mod spawn;

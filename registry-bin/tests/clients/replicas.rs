@@ -8,11 +8,11 @@
 //! a bucket of its own.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use crate::haproxy::Haproxy;
 use crate::harness::containers::Containers;
-use crate::harness::distribution::free_port;
 use crate::harness::server::workdir;
 use crate::harness::{need, raw, Blob, Endpoint, Image, Layout, Registry, Scheme};
 use crate::skopeo;
@@ -44,6 +44,7 @@ impl Cluster {
             .flatten()
             .map(|r| r.endpoint.host.clone())
             .collect();
+        need("haproxy", "haproxy");
         let balancer = Haproxy::start(&backends);
         Cluster { replicas, balancer }
     }
@@ -118,66 +119,6 @@ fn storage_env(config: &S3Config) -> Vec<(&'static str, String)> {
             (5 * 1024 * 1024).to_string(),
         ),
     ]
-}
-
-/// haproxy in the foreground on a free port; killed on drop.
-struct Haproxy {
-    child: Child,
-    host: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Haproxy {
-    fn start(backends: &[String]) -> Haproxy {
-        need("haproxy", "haproxy");
-        let dir = workdir();
-        let port = free_port();
-        let servers: String = backends
-            .iter()
-            .enumerate()
-            .map(|(i, host)| format!("  server r{i} {host} check inter 200ms fall 1 rise 2\n"))
-            .collect();
-        // http mode: every request is balanced on its own, also on a kept-alive
-        // connection; a replica that stops answering is out after one failed check.
-        let config = format!(
-            "global\n  maxconn 512\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 120s\n  \
-             timeout server 120s\n  retries 2\n  option redispatch\n\
-             frontend registry\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
-             backend replicas\n  balance roundrobin\n{servers}"
-        );
-        let file = dir.path().join("haproxy.cfg");
-        std::fs::write(&file, config).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy starts");
-        let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&host).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "haproxy does not listen on {host}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Haproxy {
-            child,
-            host,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An image whose first layer takes two S3 parts, the others a few KiB.

@@ -3,7 +3,10 @@
 //!
 //! With `TEST_STORAGE=s3` the registry keeps everything in a bucket of its own on the
 //! S3 server of `scripts/s3-server` instead (as the binary composes it: no metadata
-//! cache), so the same suite runs against object storage.
+//! cache), so the same suite runs against object storage. With
+//! `TEST_STORAGE=s3-replicas`, three registries (each with its own store, caches and
+//! sessions, as three processes would have) share that bucket behind haproxy, which
+//! sends every request to the next one: the suite then runs through the load balancer.
 
 #![allow(dead_code)]
 
@@ -16,6 +19,9 @@ use registry_storage::s3::S3Backend;
 use registry_storage::{CacheConfig, FsBackend, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
+
+#[path = "haproxy.rs"]
+mod haproxy;
 
 #[path = "../../../registry-storage/tests/s3_env/mod.rs"]
 pub mod s3_env;
@@ -31,16 +37,17 @@ pub struct TestServer {
     /// The bucket when the storage is S3 (`TEST_STORAGE=s3`).
     pub s3: Option<String>,
     pub client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    shutdown: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The load balancer in front of the replicas (`TEST_STORAGE=s3-replicas`).
+    balancer: Option<haproxy::Haproxy>,
 }
 
 impl TestServer {
     /// A registry with basic auth (user `alice`).
     pub async fn with_auth() -> TestServer {
         let hash = bcrypt::hash(PASS, 4).unwrap();
-        let users = Htpasswd::parse(&format!("{USER}:{hash}\n")).unwrap();
-        Self::start(Some(users)).await
+        Self::start(Some(format!("{USER}:{hash}\n"))).await
     }
 
     /// A registry with auth off.
@@ -48,7 +55,7 @@ impl TestServer {
         Self::start(None).await
     }
 
-    async fn start(users: Option<Htpasswd>) -> TestServer {
+    async fn start(users: Option<String>) -> TestServer {
         Self::custom(users, |b| b, ServeOptions::default()).await
     }
 
@@ -56,61 +63,81 @@ impl TestServer {
     /// unless `configure` sets another), built by `configure`.
     pub async fn with_users(
         users: &[(&str, &str)],
-        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+        configure: impl Fn(RegistryBuilder) -> RegistryBuilder,
         options: ServeOptions,
     ) -> TestServer {
         let text: String = users
             .iter()
             .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap()))
             .collect();
-        Self::custom(Some(Htpasswd::parse(&text).unwrap()), configure, options).await
+        Self::custom(Some(text), configure, options).await
     }
 
+    /// Registries with the htpasswd lines `users`, built by `configure`: one, or three
+    /// behind haproxy (`TEST_STORAGE=s3-replicas`).
     async fn custom(
-        users: Option<Htpasswd>,
-        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+        users: Option<String>,
+        configure: impl Fn(RegistryBuilder) -> RegistryBuilder,
         options: ServeOptions,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        // As the binary composes it: metadata and credentials cached on a disk.
-        let (store, s3) = if s3_storage() {
+        let bucket = if s3_storage() {
             let bucket = s3_env::unique_bucket();
-            let client = s3_env::client_in(&bucket, S3_ROOT).await;
-            let backend = S3Backend::new(client).await.unwrap();
-            (Store::new(Arc::new(backend)), Some(bucket))
+            s3_env::client_in(&bucket, S3_ROOT).await;
+            Some(bucket)
         } else {
-            let store =
-                Store::new(Arc::new(FsBackend::new(dir.path()))).with_cache(CacheConfig::default());
-            (store, None)
+            None
         };
-        let mut builder = Registry::builder(store);
-        if let Some(users) = users {
-            builder = builder
-                .authenticator(Arc::new(CachingAuthenticator::new(
-                    HtpasswdAuthenticator::new(users, REALM),
-                )))
-                .authorizer(Arc::new(AuthenticatedOnly));
+        let count = if replicas() { 3 } else { 1 };
+        let (mut shutdown, mut tasks, mut hosts, mut handles) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..count {
+            // As the binary composes it: metadata cached on a disk, not on S3.
+            let store = match &bucket {
+                Some(bucket) => {
+                    let client = S3Client::new(s3_env::config(bucket, S3_ROOT)).unwrap();
+                    Store::new(Arc::new(S3Backend::new(client).await.unwrap()))
+                }
+                None => Store::new(Arc::new(FsBackend::new(dir.path())))
+                    .with_cache(CacheConfig::default()),
+            };
+            let mut builder = Registry::builder(store);
+            if let Some(users) = &users {
+                let users = Htpasswd::parse(users).unwrap();
+                builder = builder
+                    .authenticator(Arc::new(CachingAuthenticator::new(
+                        HtpasswdAuthenticator::new(users, REALM),
+                    )))
+                    .authorizer(Arc::new(AuthenticatedOnly));
+            }
+            let registry = configure(builder).build();
+            handles.push(registry.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            hosts.push(listener.local_addr().unwrap().to_string());
+            let (tx, rx) = oneshot::channel();
+            let options = options.clone();
+            tasks.push(tokio::spawn(async move {
+                serve(listener, registry, options, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            }));
+            shutdown.push(tx);
         }
-        let registry = configure(builder).build();
-        let handle = registry.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            serve(listener, registry, options, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let balancer = replicas().then(|| haproxy::Haproxy::start(&hosts));
+        let base = match &balancer {
+            Some(balancer) => format!("http://{}", balancer.host),
+            None => format!("http://{}", hosts[0]),
+        };
         TestServer {
             base,
-            registry: handle,
+            registry: handles.swap_remove(0),
             dir,
-            s3,
+            s3: bucket,
             client: reqwest::Client::new(),
-            shutdown: Some(tx),
-            task: Some(task),
+            shutdown,
+            tasks,
+            balancer,
         }
     }
 
@@ -212,9 +239,16 @@ impl TestServer {
     }
 }
 
-/// Whether the suite runs on S3 (`TEST_STORAGE=s3`).
+/// Whether the suite runs on S3 (`TEST_STORAGE=s3` or `s3-replicas`).
 pub fn s3_storage() -> bool {
-    std::env::var("TEST_STORAGE").is_ok_and(|v| v == "s3")
+    std::env::var("TEST_STORAGE").is_ok_and(|v| v == "s3" || v == "s3-replicas")
+}
+
+/// Whether the suite runs through a load balancer to three replicas
+/// (`TEST_STORAGE=s3-replicas`): limits of one process (throttling, upload slots,
+/// timeouts) are then not what a client meets.
+pub fn replicas() -> bool {
+    std::env::var("TEST_STORAGE").is_ok_and(|v| v == "s3-replicas")
 }
 
 /// The key prefix the suite's registries use in their buckets.
@@ -256,10 +290,10 @@ fn bucket_keys(bucket: &str) -> Vec<String> {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+        for tx in self.shutdown.drain(..) {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }
