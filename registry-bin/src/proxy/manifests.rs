@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use registry_core::manifest::{self, MAX_MANIFEST_BYTES};
 use registry_core::{Algorithm, Digest, ErrorCode, Reference, RepoName, Tag};
+use registry_storage::Eviction;
 
 use super::client::default_accept;
 use super::{Proxy, Target};
@@ -59,7 +60,27 @@ pub async fn get(
         },
     };
     shared.metrics.proxy.record(label, ProxyEvent::Hit);
+    record_pull(shared, target, name, &digest).await;
     local::get(shared, name, &Reference::Digest(digest), head).await
+}
+
+/// Keeps a pulled manifest from eviction (`evict` on its upstream): its revision link is
+/// touched when older than an eighth of the window. A failure is logged, not the pull's:
+/// the worst it costs is an eviction and a fetch again.
+async fn record_pull(shared: &Shared, target: Target<'_>, name: &RepoName, digest: &Digest) {
+    let Some(after) = target.upstream.evict else {
+        return;
+    };
+    if shared.read_only {
+        return;
+    }
+    if let Err(e) = shared
+        .store
+        .record_pull(name, digest, Eviction::refresh(after))
+        .await
+    {
+        tracing::warn!(repository = %name, digest = %digest, error = %e, "recording a pull for eviction failed");
+    }
 }
 
 /// Makes the tag current in storage. `Some(digest)`: served from storage as it was

@@ -54,6 +54,9 @@ pub struct Upstream {
     pub url: String,
     /// How long a tag is trusted before a HEAD checks it.
     pub ttl: Duration,
+    /// Garbage collection evicts what was not pulled for this long; pulls record
+    /// themselves ([`registry_storage::Store::record_pull`]) only when it is set.
+    pub evict: Option<Duration>,
     /// The HTTP client.
     pub client: UpstreamClient,
 }
@@ -177,6 +180,7 @@ impl Proxy {
                     prefix: s.prefix.clone(),
                     url: s.url.clone(),
                     ttl: s.ttl,
+                    evict: s.evict,
                     client: UpstreamClient::new(s).map_err(|e| format!("{}: {e}", s.key))?,
                 }))
             })

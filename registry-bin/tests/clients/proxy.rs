@@ -25,9 +25,9 @@ use crate::harness::{
     raw, run, run_fails, Blob, Image, Index, Layout, Registry, Scheme, PASS, USER,
 };
 
-const PREFIX: &str = "mirror.test";
+pub(crate) const PREFIX: &str = "mirror.test";
 
-fn creds() -> String {
+pub(crate) fn creds() -> String {
     format!("{USER}:{PASS}")
 }
 
@@ -40,7 +40,7 @@ fn cache_of(url: &str, ttl: &str) -> Registry {
 }
 
 /// `skopeo copy --preserve-digests` of `image` from an OCI layout into the upstream.
-fn push_upstream(upstream: &Distribution, repo: &str, tag: &str, image: &Image) {
+pub(crate) fn push_upstream(upstream: &Distribution, repo: &str, tag: &str, image: &Image) {
     let work = workdir();
     let src = Layout::of_image(&work.path().join("src"), tag, image);
     let c = Containers::new(&upstream.endpoint);
