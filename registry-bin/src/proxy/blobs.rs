@@ -18,6 +18,13 @@
 //! is committed, so no client ever receives a corrupt blob whole: on a mismatch the
 //! response breaks off (the connection is cut) and nothing is kept, so the next pull
 //! fetches again.
+//!
+//! A `Range` GET of an uncached blob joins the flight like any other and is answered
+//! once the blob is verified and stored, from storage, as a hit is (206 with the range):
+//! a part cannot be checked against the digest on its own.
+//!
+//! In read-only mode (`storage.maintenance.readonly`) nothing is fetched, since nothing
+//! may be written: what is cached is served, a miss gets a 503 that says why.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +37,10 @@ use tokio::sync::watch;
 
 use super::{Proxy, Target, Upstream};
 use crate::handlers::blobs as local;
+use crate::handlers::noted;
 use crate::http_error::{ApiError, ApiResult};
 use crate::metrics::{ProxyEvent, ProxyMetrics};
+use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 
@@ -328,6 +337,9 @@ pub async fn get(
         shared.metrics.proxy.record(label, ProxyEvent::Hit);
         return local::get(shared, headers, name, digest, head).await;
     }
+    if shared.read_only && !head {
+        return Err(target.read_only_miss());
+    }
     if head || shared.store.blob_size(digest).await?.is_some() {
         // Ask without fetching: a HEAD is answered from the upstream's headers, and bytes
         // stored for another repository are linked here once the upstream confirms this
@@ -350,7 +362,7 @@ pub async fn get(
                 ))
             }
         }
-        if shared.store.blob_size(digest).await?.is_some() {
+        if !shared.read_only && shared.store.blob_size(digest).await?.is_some() {
             shared.store.link_blob(name, digest).await?;
             shared.metrics.proxy.record(label, ProxyEvent::Hit);
             return local::get(shared, headers, name, digest, head).await;
@@ -358,20 +370,29 @@ pub async fn get(
         let reply = Reply::empty(StatusCode::OK)
             .header("content-type", "application/octet-stream")
             .header("docker-content-digest", &digest.to_string());
-        return Ok(match response.content_length() {
-            Some(len) => reply.header("content-length", &len.to_string()),
-            None => reply,
-        });
+        let size = response.content_length();
+        return Ok(pulled(shared, with_length(reply, size), name, digest, size));
     }
     shared.metrics.proxy.record(label, ProxyEvent::Miss);
     let flight = proxy.flights.join(shared, target, name, digest);
     let mut rx = flight.state.clone();
+    // A range is served from storage once the blob is verified; a whole GET follows.
+    let ranged = headers.contains_key(http::header::RANGE);
     let state = rx
-        .wait_for(|s| !matches!(s, State::Connecting))
+        .wait_for(|s| match s {
+            State::Connecting => false,
+            State::Writing { .. } => !ranged,
+            State::Done | State::Failed(_) => true,
+        })
         .await
         .map(|s| s.clone())
         .map_err(|_| ApiError::Internal("a blob fetch ended without a result".into()))?;
     let size = match state {
+        State::Writing { .. } if ranged => {
+            return Err(ApiError::Internal(
+                "a ranged read saw a blob in flight".into(),
+            ))
+        }
         State::Writing { size, .. } => size,
         State::Done => {
             shared.store.link_blob(name, digest).await?;
@@ -421,9 +442,31 @@ pub async fn get(
         .header("content-type", "application/octet-stream")
         .header("docker-content-digest", &digest.to_string())
         .header("etag", &format!("\"{digest}\""));
-    Ok(match size {
+    Ok(pulled(shared, with_length(reply, size), name, digest, size))
+}
+
+fn with_length(reply: Reply, size: Option<u64>) -> Reply {
+    match size {
         Some(len) => reply.header("content-length", &len.to_string()),
         None => reply,
+    }
+}
+
+/// The pull notification a hit sends (`handlers::blobs::get`), for an answer the cache
+/// gives itself: a stream-through miss, or a HEAD answered from the upstream's headers.
+/// Sent with the reply's head, as for a hit; the size is the upstream's (0 if it gave
+/// none).
+fn pulled(
+    shared: &Shared,
+    reply: Reply,
+    name: &RepoName,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Reply {
+    noted(shared, reply, || Happened::BlobPulled {
+        repository: name.clone(),
+        digest: digest.clone(),
+        size: size.unwrap_or_default(),
     })
 }
 

@@ -105,6 +105,18 @@ impl Target<'_> {
             .into()
     }
 
+    /// The 503 for content not cached yet while the registry is read-only: fetching it
+    /// would write to storage.
+    fn read_only_miss(&self) -> ApiError {
+        RegistryError::new(ErrorCode::Unknown)
+            .with_status(503)
+            .with_message(format!(
+                "the registry is read-only (storage.maintenance.readonly): content of {} not cached yet cannot be fetched now",
+                self.upstream.label
+            ))
+            .into()
+    }
+
     /// The error for a failed upstream request.
     fn unavailable(&self, shared: &Shared, error: &UpstreamError) -> ApiError {
         let status = match error {
@@ -161,8 +173,10 @@ impl Drop for KeyedGuard<'_> {
 #[derive(Debug)]
 pub struct Proxy {
     upstreams: Vec<Arc<Upstream>>,
-    /// When each cached tag (`name:tag`) was last confirmed with its upstream. A tag that
-    /// is not here (after a restart) is checked before it is served again.
+    /// When each tag (`name:tag`) of the upstream without a prefix was last fetched or
+    /// confirmed by this process; a stored tag not here was pushed (or fetched before a
+    /// restart) and is served as local. Upstreams with a prefix keep this in storage
+    /// instead (the tag's modification time, see [`manifests`]).
     checked: Mutex<HashMap<String, Instant>>,
     manifest_locks: KeyedLocks,
     flights: blobs::Flights,

@@ -44,6 +44,7 @@ mod oci_client;
 mod oras;
 mod podman;
 mod proxy;
+mod proxy_edges;
 mod proxy_eviction;
 mod replicas;
 mod skopeo;
