@@ -388,6 +388,8 @@ proxy_load() { # label port pid round phase repo [seed | more flags]
     shift
   fi
   echo "round $round: proxy $phase of $repo on $label" >&2
+  # The previous step's writes reach the disk first, so no pull pays for them.
+  sync
   timeout "$RUN_TIMEOUT" "$LOAD_BIN" --url "http://127.0.0.1:$port" \
     --user bench5 --password pass5 --label "$label" --server-pid "$pid" \
     --size-mib "$PROXY_MIB" --proxy-layers "$PROXY_LAYERS" --proxy-repo "$repo" \
