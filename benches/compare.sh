@@ -28,7 +28,8 @@
 # upstream (`registry-load --workload proxy-seed`), then pulls (`proxy-pull`: manifest
 # by tag, then every blob at once): directly from the upstream (the baseline), cold
 # through each cache, warm through each, the same image pushed to ours as a local
-# repository (what a warm pull should match), and last PROXY_PULLS pulls at once of the
+# repository (what a warm pull should match; these three PROXY_REPEATS times in a row,
+# a cold pull once), and last PROXY_PULLS pulls at once of the
 # second, uncached image through each cache, counting the blob GETs the upstream
 # answered for them (its access log) against the blobs of the image.
 #   WORKLOADS=proxy ROUNDS=3 bash benches/compare.sh             # about 2 minutes
@@ -62,6 +63,7 @@ GC_LOAD=${GC_LOAD:---pushers 2 --pullers 2 --layer-kib 64,16}
 PROXY_MIB=${PROXY_MIB:-256}
 PROXY_LAYERS=${PROXY_LAYERS:-4}
 PROXY_PULLS=${PROXY_PULLS:-16}
+PROXY_REPEATS=${PROXY_REPEATS:-3}
 
 need=()
 case " $SERVERS ,$WORKLOADS," in
@@ -382,7 +384,10 @@ proxy_order() { # round
 proxy_load() { # label port pid round phase repo [seed | more flags]
   local label=$1 port=$2 pid=$3 round=$4 phase=$5 repo=$6
   shift 6
-  local flags=(--workload proxy-pull --proxy-phase "$phase" --seed "$round")
+  # Only the first pull of an uncached image is cold; the others pull PROXY_REPEATS times.
+  local repeats=$PROXY_REPEATS
+  case $phase in cold | concurrent) repeats=1 ;; esac
+  local flags=(--workload proxy-pull --proxy-phase "$phase" --seed "$round" --pull-repeats "$repeats")
   if [ "$phase" = seed ]; then
     flags=(--workload proxy-seed --seed "$1")
     shift

@@ -72,7 +72,7 @@ pub struct Args {
     /// PATCH chunk size of push-chunked, in MiB.
     #[arg(long, default_value_t = 10)]
     pub chunk_mib: u64,
-    /// How many GETs of the large blob pull-1g makes.
+    /// How many GETs of the large blob pull-1g makes; pulls in a row of each proxy-pull.
     #[arg(long, default_value_t = 3)]
     pub pull_repeats: u32,
     /// Concurrent clients of manifest-get and gc-fill.

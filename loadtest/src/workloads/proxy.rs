@@ -4,11 +4,13 @@
 //!   seeded random bytes (plus a small config) to `--proxy-repo:latest`: the upstream's
 //!   content, or a local copy to compare a warm pull against.
 //! - `proxy-pull` pulls `--proxy-repo:latest` the way a node does, `--pulls` times at
-//!   once: the manifest by tag, then every blob it lists, all of them at once, each on
-//!   a connection of its own (skopeo and containerd fetch layers in parallel). The
-//!   bodies are counted, not hashed (the client shares the cores it measures). It
-//!   reports as `proxy-<phase>` (`--proxy-phase`: direct, cold, warm, local,
-//!   concurrent), the rate over the wall time of all pulls.
+//!   once, each of them `--pull-repeats` times in a row: the manifest by tag, then
+//!   every blob it lists, all of them at once, each on a connection of its own (skopeo
+//!   and containerd fetch layers in parallel). The bodies are counted, not hashed (the
+//!   client shares the cores it measures). It reports as `proxy-<phase>`
+//!   (`--proxy-phase`: direct, cold, warm, local, concurrent), the rate over the wall
+//!   time of all pulls. Only the first pull of an uncached image is cold: a cold phase
+//!   runs with `--pull-repeats 1`; the others repeat to measure more than a blink.
 
 use std::time::Instant;
 
@@ -98,11 +100,15 @@ pub async fn pull(client: &Client, args: &Args) -> Result<Report, String> {
     let pulls: Vec<_> = (0..args.pulls.max(1))
         .map(|_| {
             let (client, repo) = (client.clone(), args.proxy_repo.clone());
+            let repeats = args.pull_repeats.max(1);
             tokio::spawn(async move {
-                let t = Instant::now();
-                pull_once(client, repo)
-                    .await
-                    .map(|bytes| (bytes, t.elapsed()))
+                let mut done = Vec::new();
+                for _ in 0..repeats {
+                    let t = Instant::now();
+                    let bytes = pull_once(client.clone(), repo.clone()).await?;
+                    done.push((bytes, t.elapsed()));
+                }
+                Ok::<_, String>(done)
             })
         })
         .collect();
@@ -110,9 +116,11 @@ pub async fn pull(client: &Client, args: &Args) -> Result<Report, String> {
     let (mut bytes, mut latencies) = (0, Vec::new());
     for task in pulls {
         match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok((n, elapsed)) => {
-                bytes += n;
-                latencies.push(elapsed);
+            Ok(done) => {
+                for (n, elapsed) in done {
+                    bytes += n;
+                    latencies.push(elapsed);
+                }
             }
             Err(e) => errors.record(e),
         }
