@@ -393,8 +393,10 @@ proxy_load() { # label port pid round phase repo [seed | more flags]
     shift
   fi
   echo "round $round: proxy $phase of $repo on $label" >&2
-  # The previous step's writes reach the disk first, so no pull pays for them.
+  # The previous step's writes reach the disk first, and the other server's work after
+  # its step (Go's heap scavenger) ends, so no pull pays for them.
   sync
+  sleep 2
   timeout "$RUN_TIMEOUT" "$LOAD_BIN" --url "http://127.0.0.1:$port" \
     --user bench5 --password pass5 --label "$label" --server-pid "$pid" \
     --size-mib "$PROXY_MIB" --proxy-layers "$PROXY_LAYERS" --proxy-repo "$repo" \
