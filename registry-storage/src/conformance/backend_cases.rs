@@ -195,11 +195,7 @@ async fn flush_shows_bytes_before_commit(b: &Arc<dyn Backend>) {
         );
     }
     expected.extend_from_slice(b"tail");
-    assert_eq!(
-        w.commit().await,
-        Ok(expected.len() as u64),
-        "commit size"
-    );
+    assert_eq!(w.commit().await, Ok(expected.len() as u64), "commit size");
     b.upload_finish(k, "suite/flush/moved")
         .await
         .expect("upload_finish");
