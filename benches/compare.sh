@@ -21,6 +21,19 @@
 # made before the passes. Last, a small push/pull load (`gc-latency`) runs against our
 # server alone, then beside passes run back to back.
 #
+# The `proxy` workload (not in the default list) starts a third Distribution, the
+# upstream (anonymous, its access log kept), and two pull-through caches of it: ours
+# (`proxy.upstreams`, prefix `up`) and Distribution in proxy mode (`proxy.remoteurl`).
+# It pushes two fresh images of PROXY_MIB in PROXY_LAYERS layers of random bytes to the
+# upstream (`registry-load --workload proxy-seed`), then pulls (`proxy-pull`: manifest
+# by tag, then every blob at once): directly from the upstream (the baseline), cold
+# through each cache, warm through each, the same image pushed to ours as a local
+# repository (what a warm pull should match; these three PROXY_REPEATS times in a row,
+# a cold pull once), and last PROXY_PULLS pulls at once of the
+# second, uncached image through each cache, counting the blob GETs the upstream
+# answered for them (its access log) against the blobs of the image.
+#   WORKLOADS=proxy ROUNDS=3 bash benches/compare.sh             # about 2 minutes
+#
 # Needs root for apt-get (docker-registry, apache2-utils) when they are
 # missing, python3 for the table, and a few GiB free where BENCH_DIR is.
 # Servers listen on 127.0.0.1 only, on free ports, and are stopped by PID.
@@ -46,9 +59,16 @@ GC_IMAGES=${GC_IMAGES:-10000}
 GC_REPOS=${GC_REPOS:-1000}
 GC_DELAY=${GC_DELAY:-2}
 GC_LOAD=${GC_LOAD:---pushers 2 --pullers 2 --layer-kib 64,16}
+# The proxy workload: image size and layers, cold pulls at once.
+PROXY_MIB=${PROXY_MIB:-256}
+PROXY_LAYERS=${PROXY_LAYERS:-4}
+PROXY_PULLS=${PROXY_PULLS:-16}
+PROXY_REPEATS=${PROXY_REPEATS:-3}
 
 need=()
-case " $SERVERS " in *" distribution "*) command -v docker-registry >/dev/null || need+=(docker-registry) ;; esac
+case " $SERVERS ,$WORKLOADS," in
+  *" distribution "*|*,proxy,*) command -v docker-registry >/dev/null || need+=(docker-registry) ;;
+esac
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v python3 >/dev/null || need+=(python3)
 case ",$WORKLOADS," in
@@ -80,7 +100,7 @@ THEIRS_BIN=$(command -v docker-registry || echo docker-registry)
 # Only the storage directories: the server logs stay for a post-mortem.
 remove_storage() { # message
   local dir removed=0
-  for dir in "$BENCH_DIR"/ours-* "$BENCH_DIR"/theirs-*; do
+  for dir in "$BENCH_DIR"/ours-* "$BENCH_DIR"/theirs-* "$BENCH_DIR"/upstream-*; do
     if [ -d "$dir" ]; then
       rm -rf "$dir"
       removed=1
@@ -120,12 +140,14 @@ stop_pid() { # pid
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+UPSTREAM_PID=
 stop_servers() {
-  for pid in $OURS_PID $THEIRS_PID; do
+  for pid in $OURS_PID $THEIRS_PID $UPSTREAM_PID; do
     stop_pid "$pid"
   done
   OURS_PID=
   THEIRS_PID=
+  UPSTREAM_PID=
 }
 trap 'stop_servers; remove_storage "storage removed"' EXIT
 
@@ -159,6 +181,17 @@ start_servers() { # round
 }
 
 theirs_config() { # storage port
+  theirs_storage "$1" "$2"
+  cat <<EOF
+auth:
+  htpasswd:
+    realm: bench
+    path: $BENCH_DIR/htpasswd
+EOF
+}
+
+# Distribution's storage and listener, no auth: the upstream of the proxy workload.
+theirs_storage() { # storage port
   cat <<EOF
 version: 0.1
 log:
@@ -172,10 +205,6 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$2
-auth:
-  htpasswd:
-    realm: bench
-    path: $BENCH_DIR/htpasswd
 EOF
 }
 
@@ -282,6 +311,98 @@ run_gc() { # round
   fi
 }
 
+# The proxy workload (see the top of this file): an upstream, two caches of it.
+run_proxy() { # round
+  local round=$1 up_port ours_cfg=$BENCH_DIR/ours-proxy-$round.yml
+  local theirs_cfg=$BENCH_DIR/theirs-proxy-$round.yml up_log=$BENCH_DIR/upstream-$round.log
+  local image=bench/proxy-$round fresh=bench/proxy-fresh-$round
+  mkdir -p "$BENCH_DIR/upstream-$round" "$BENCH_DIR/ours-proxy-$round" "$BENCH_DIR/theirs-proxy-$round"
+  up_port=$(free_port)
+  theirs_storage "$BENCH_DIR/upstream-$round" "$up_port" >"$BENCH_DIR/upstream-$round.yml"
+  "$THEIRS_BIN" serve "$BENCH_DIR/upstream-$round.yml" >"$up_log" 2>&1 &
+  UPSTREAM_PID=$!
+  wait_up "http://127.0.0.1:$up_port/v2/"
+  cat >"$ours_cfg" <<EOF
+storage:
+  filesystem:
+    rootdirectory: $BENCH_DIR/ours-proxy-$round
+proxy:
+  upstreams:
+    - prefix: up
+      url: http://127.0.0.1:$up_port
+EOF
+  OURS_PORT=$(free_port)
+  "$OURS_BIN" serve --config "$ours_cfg" --addr "127.0.0.1:$OURS_PORT" \
+    --htpasswd "$BENCH_DIR/htpasswd" --realm bench >"$BENCH_DIR/ours-proxy-$round.log" 2>&1 &
+  OURS_PID=$!
+  wait_up "http://127.0.0.1:$OURS_PORT/v2/"
+  THEIRS_PORT=$(free_port)
+  { theirs_config "$BENCH_DIR/theirs-proxy-$round" "$THEIRS_PORT"
+    printf 'proxy:\n  remoteurl: http://127.0.0.1:%s\n' "$up_port"; } >"$theirs_cfg"
+  "$THEIRS_BIN" serve "$theirs_cfg" >"$BENCH_DIR/theirs-proxy-$round.log" 2>&1 &
+  THEIRS_PID=$!
+  wait_up "http://127.0.0.1:$THEIRS_PORT/v2/"
+
+  proxy_load upstream "$up_port" "$UPSTREAM_PID" "$round" seed "$image" $((round * 1000 + 1))
+  proxy_load upstream "$up_port" "$UPSTREAM_PID" "$round" seed "$fresh" $((round * 1000 + 2))
+  proxy_load upstream "$up_port" "$UPSTREAM_PID" "$round" direct "$image"
+  local phase side
+  for phase in cold warm; do
+    for side in $(proxy_order "$round"); do
+      if [ "$side" = ours ]; then
+        proxy_load ours "$OURS_PORT" "$OURS_PID" "$round" "$phase" "up/$image"
+      else
+        proxy_load distribution "$THEIRS_PORT" "$THEIRS_PID" "$round" "$phase" "$image"
+      fi
+    done
+  done
+  # The same bytes pushed to ours as a repository of its own: a local pull.
+  proxy_load ours "$OURS_PORT" "$OURS_PID" "$round" seed "bench/local-$round" $((round * 1000 + 1))
+  proxy_load ours "$OURS_PORT" "$OURS_PID" "$round" local "bench/local-$round"
+  local before
+  for side in $(proxy_order "$round"); do
+    before=$(wc -l <"$up_log")
+    if [ "$side" = ours ]; then
+      proxy_load ours "$OURS_PORT" "$OURS_PID" "$round" concurrent "up/$fresh" --pulls "$PROXY_PULLS"
+    else
+      proxy_load distribution "$THEIRS_PORT" "$THEIRS_PID" "$round" concurrent "$fresh" --pulls "$PROXY_PULLS"
+    fi
+    # Blob GETs the upstream answered (200) for the fresh image since the pulls began.
+    tail -n +"$((before + 1))" "$up_log" |
+      python3 benches/upstream_gets.py --label "$side" --repo "$fresh" | tee -a "$RESULTS" >&2
+  done
+  stop_servers
+  find "$BENCH_DIR/upstream-$round" "$BENCH_DIR/ours-proxy-$round" "$BENCH_DIR/theirs-proxy-$round" \
+    -type f -size +16M -delete
+}
+
+# Ours first in odd rounds, Distribution first in even ones.
+proxy_order() { # round
+  if [ $(($1 % 2)) = 1 ]; then echo ours distribution; else echo distribution ours; fi
+}
+
+proxy_load() { # label port pid round phase repo [seed | more flags]
+  local label=$1 port=$2 pid=$3 round=$4 phase=$5 repo=$6
+  shift 6
+  # Only the first pull of an uncached image is cold; the others pull PROXY_REPEATS times.
+  local repeats=$PROXY_REPEATS
+  case $phase in cold | concurrent) repeats=1 ;; esac
+  local flags=(--workload proxy-pull --proxy-phase "$phase" --seed "$round" --pull-repeats "$repeats")
+  if [ "$phase" = seed ]; then
+    flags=(--workload proxy-seed --seed "$1")
+    shift
+  fi
+  echo "round $round: proxy $phase of $repo on $label" >&2
+  # The previous step's writes reach the disk first, and the other server's work after
+  # its step (Go's heap scavenger) ends, so no pull pays for them.
+  sync
+  sleep 2
+  timeout "$RUN_TIMEOUT" "$LOAD_BIN" --url "http://127.0.0.1:$port" \
+    --user bench5 --password pass5 --label "$label" --server-pid "$pid" \
+    --size-mib "$PROXY_MIB" --proxy-layers "$PROXY_LAYERS" --proxy-repo "$repo" \
+    --max-seconds "$((RUN_TIMEOUT - 10))" "${flags[@]}" "$@" | tee -a "$RESULTS" >&2 || true
+}
+
 # The disk's speed moves with its host's load, and the pushes wait for it
 # (every blob is synced before the 201): it is measured before each workload.
 disk_probe() { # round workload
@@ -306,15 +427,19 @@ ceiling_probe "before the rounds"
 case " $SERVERS " in *" distribution "*) has_theirs=1 ;; *) has_theirs=0 ;; esac
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for round in $(seq 1 "$ROUNDS"); do
-  # The gc workload brings its own servers; the others share the round's.
+  # The gc and proxy workloads bring their own servers; the others share the round's.
   others=0
   for workload in "${workloads[@]}"; do
-    if [ "$workload" = gc ]; then run_gc "$round"; else others=1; fi
+    case $workload in
+      gc) run_gc "$round" ;;
+      proxy) run_proxy "$round" ;;
+      *) others=1 ;;
+    esac
   done
   [ "$others" = 1 ] || continue
   start_servers "$round"
   for workload in "${workloads[@]}"; do
-    [ "$workload" != gc ] || continue
+    case $workload in gc|proxy) continue ;; esac
     disk_probe "$round" "$workload"
     if [ $((round % 2)) = 1 ]; then
       run_load ours "$OURS_PORT" "$OURS_PID" "$round" "$workload"

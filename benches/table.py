@@ -2,7 +2,8 @@
 """Medians and ratios of a compare.sh run: reads its results.jsonl and prints a
 Markdown table (ours against Distribution, each target met or missed). Given the
 push-ceiling lines too (second argument), it sets the push targets against what
-this machine allows any registry. The `gc` workload's lines get a table of their own."""
+this machine allows any registry. The `gc` and `proxy` workloads' lines get tables of
+their own."""
 import json
 import statistics
 import sys
@@ -52,7 +53,9 @@ def main():
     runs = load(sys.argv[1])
     if any(w.startswith("gc-") for w, _ in runs):
         print_gc(runs)
-    if not any(not w.startswith("gc-") for w, _ in runs):
+    if any(w.startswith("proxy-") for w, _ in runs):
+        print_proxy(runs)
+    if not any(not w.startswith(("gc-", "proxy-")) for w, _ in runs):
         print_failed(runs)
         return
     print("| workload | metric | ours | Distribution | ours / Distribution | target | met |")
@@ -159,6 +162,55 @@ def print_gc(runs):
             print(f"| {side} {pct[:3]} ms (image) | {fmt(alone)} | {fmt(during)} | "
                   f"{f'{change:+.0%}' if change is not None else '-'} | within 20% | "
                   f"{'yes' if change is not None and change <= 0.2 else '**no**'} |")
+    print()
+
+
+def print_proxy(runs):
+    """The pull-through caches against each other, against pulling from the upstream
+    directly and against a pull of the same bytes pushed to ours."""
+    def m(workload, label, metric):
+        return median(runs, workload, label, metric)[0]
+    seed = (runs.get(("proxy-seed", "upstream")) or [{}])[0]
+    direct = m("proxy-direct", "upstream", "mb_s")
+    local = m("proxy-local", "ours", "mb_s")
+    n = len(runs.get(("proxy-cold", "ours"), []))
+    concurrent = (runs.get(("proxy-concurrent", "ours")) or [{}])[0]
+    print(f"Pull-through cache: an image of {fmt((seed.get('bytes') or 0) / 2**20)} MiB "
+          f"({(seed.get('requests') or 1) // 3} blobs, random bytes) on an "
+          f"anonymous Distribution 2.8.2 upstream on loopback; medians of {n} round(s).\n")
+    print("| pull | ours MB/s | Distribution (proxy) MB/s | ours / Distribution | "
+          "target | met |")
+    print("|---|---:|---:|---:|---|---|")
+    print(f"| straight from the upstream | {fmt(direct)} | {fmt(direct)} | | | |")
+    print(f"| local (pushed to ours) | {fmt(local)} | - | | | |")
+    for phase, base, base_name, share in (("cold", direct, "direct", 0.8),
+                                          ("warm", local, "local", 0.9),
+                                          ("concurrent", None, None, None)):
+        ours, theirs = m(f"proxy-{phase}", "ours", "mb_s"), m(f"proxy-{phase}", "distribution", "mb_s")
+        ratio = ours / theirs if ours and theirs else None
+        texts, met = ["≥ 2× Distribution"], ratio is not None and ratio >= 2
+        if base is not None:
+            texts.insert(0, f"≥ {share}× {base_name} ({fmt(ours / base if ours and base else None)}×)")
+            met &= bool(ours and base and ours >= share * base)
+        pulls = f", {concurrent.get('requests')} at once" if phase == "concurrent" else ""
+        print(f"| {phase}{pulls} | {fmt(ours)} | {fmt(theirs)} | "
+              f"{f'{ratio:.2f}×' if ratio else '-'} | {', '.join(texts)} | "
+              f"{'yes' if met else '**no**'} |")
+    print("\n| metric | ours | Distribution (proxy) | target | met |")
+    print("|---|---:|---:|---|---|")
+    gets = {label: runs.get(("proxy-upstream-gets", label), []) for label in ("ours", "distribution")}
+    def gets_text(label):
+        rs = gets[label]
+        return ", ".join(f"{r['blob_gets']} for {r['blobs']} blobs" for r in rs) or "-"
+    ours_once = bool(gets["ours"]) and all(r["blob_gets"] == r["blobs"] for r in gets["ours"])
+    print(f"| upstream blob GETs during the concurrent pulls (each round) | {gets_text('ours')} | "
+          f"{gets_text('distribution')} | one per blob | {'yes' if ours_once else '**no**'} |")
+    for phase in ("cold", "warm", "concurrent"):
+        ours, theirs = (m(f"proxy-{phase}", label, "peak_rss_mib") for label in ("ours", "distribution"))
+        print(f"| peak RSS MiB, {phase} | {fmt(ours)} | {fmt(theirs)} | ≤ 48 | "
+              f"{'yes' if ours is not None and ours <= 48 else '**no**'} |")
+    print()
+    print_failed({k: v for k, v in runs.items() if k[0].startswith("proxy-")})
     print()
 
 

@@ -73,6 +73,7 @@ fn main() {
             retention: RetentionPolicies::default(),
             delete_untagged: true,
             dry_run: false,
+            evict: Vec::new(),
         };
         let now = SystemTime::now() + Duration::from_secs(1);
         let report = rt

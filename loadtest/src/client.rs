@@ -24,6 +24,9 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.docker.distribution.manifest
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
+/// Largest manifest body [`Client::fetch_manifest`] reads.
+pub const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
+
 /// Media type of the manifests the workloads push.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
@@ -360,6 +363,40 @@ impl Client {
             Bytes::new(),
         )
         .await
+    }
+
+    /// `GET /v2/<repo>/manifests/<reference>` accepting every image type, with its body
+    /// (at most [`MANIFEST_LIMIT`] bytes): for pulls that follow what the manifest lists.
+    pub async fn fetch_manifest(&self, repo: &str, reference: &str) -> Result<Bytes> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let request = self.request(
+            &Method::GET,
+            &path,
+            &[("accept", ACCEPT_MANIFESTS)],
+            Bytes::new(),
+        )?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))?;
+            if response.status() != StatusCode::OK {
+                return Err(format!(
+                    "GET {path}: expected 200, got {}",
+                    response.status()
+                ));
+            }
+            let limited = http_body_util::Limited::new(response.into_body(), MANIFEST_LIMIT);
+            let body = limited
+                .collect()
+                .await
+                .map_err(|e| format!("GET {path} body: {e}"))?;
+            Ok(body.to_bytes())
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("GET {path}: timed out"))?
     }
 }
 

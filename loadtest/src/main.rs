@@ -50,7 +50,8 @@ pub struct Args {
     #[arg(long)]
     pub get_password: Option<String>,
     /// Workloads to run, comma-separated: push-1g, push-4x256m, push-chunked,
-    /// pull-1g, manifest-get, mixed, gc-fill, gc-latency, or `all` (the first six).
+    /// pull-1g, manifest-get, mixed, gc-fill, gc-latency, proxy-seed, proxy-pull, or `all`
+    /// (the first six).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub workload: Vec<String>,
     /// A label copied into every JSON line (e.g. `ours` or `distribution`).
@@ -71,7 +72,7 @@ pub struct Args {
     /// PATCH chunk size of push-chunked, in MiB.
     #[arg(long, default_value_t = 10)]
     pub chunk_mib: u64,
-    /// How many GETs of the large blob pull-1g makes.
+    /// How many GETs of the large blob pull-1g makes; pulls in a row of each proxy-pull.
     #[arg(long, default_value_t = 3)]
     pub pull_repeats: u32,
     /// Concurrent clients of manifest-get and gc-fill.
@@ -101,6 +102,18 @@ pub struct Args {
     /// Bytes of each gc-fill layer.
     #[arg(long, default_value_t = 1024)]
     pub gc_layer_bytes: usize,
+    /// Repository of proxy-seed and proxy-pull (through a cache: its name there).
+    #[arg(long, default_value = "bench/proxy")]
+    pub proxy_repo: String,
+    /// Layers of the proxy-seed image (`--size-mib` split evenly).
+    #[arg(long, default_value_t = 4)]
+    pub proxy_layers: u64,
+    /// Pulls at once of proxy-pull.
+    #[arg(long, default_value_t = 1)]
+    pub pulls: usize,
+    /// What proxy-pull measures, in its report's name: `proxy-<phase>`.
+    #[arg(long, default_value = "pull")]
+    pub proxy_phase: String,
     /// Hard limit for any one workload, in seconds; a workload that hits it
     /// reports an error.
     #[arg(long, default_value_t = 120.0)]

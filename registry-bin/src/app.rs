@@ -87,12 +87,19 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
     let proxy = Proxy::new(&settings.upstreams)?;
     for upstream in proxy.upstreams() {
         report.push(format!(
-            "proxy upstream {} ({}) caches {}",
+            "proxy upstream {} ({}) caches {}{}",
             upstream.label,
             upstream.url,
             match &upstream.prefix {
                 Some(prefix) => format!("repositories under {prefix}/"),
                 None => "every repository not stored here".into(),
+            },
+            match upstream.evict {
+                Some(after) => format!(
+                    "; garbage collection evicts what was not pulled for {} s",
+                    after.as_secs()
+                ),
+                None => String::new(),
             }
         ));
     }

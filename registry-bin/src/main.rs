@@ -68,8 +68,9 @@ fn config_check(file: &std::path::Path) -> Result<(), String> {
             true
         }
     };
-    if !settings.gc.retention.is_empty() && storage_exists {
-        // What the retention policies would delete today, without deleting it.
+    if !(settings.gc.retention.is_empty() && settings.gc.evict.is_empty()) && storage_exists {
+        // What the retention policies and eviction rules would delete today, without
+        // deleting it.
         let preview = runtime.block_on(maintenance::preview(&settings))?;
         println!("retention today (dry run):\n{preview}");
     }

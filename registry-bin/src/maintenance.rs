@@ -22,6 +22,7 @@ pub fn options(gc: &GcSettings, dry_run: bool, delete_untagged: bool) -> GcOptio
         retention: gc.retention.clone(),
         delete_untagged,
         dry_run,
+        evict: gc.evict.clone(),
     }
 }
 

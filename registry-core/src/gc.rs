@@ -25,7 +25,13 @@
 //! 4. Live blobs. A kept manifest keeps its own bytes, its config and its
 //!    layers, present or not. A layer link that is not live goes when it
 //!    is older than `delay`.
-//! 5. Blob data goes when no repository keeps it (live or recently
+//! 5. Eviction ([`plan_evicting`], a pull-through cache's repositories):
+//!    a tag whose manifest was not pulled within the window goes, and so
+//!    does an untagged manifest not pulled within it, whatever the policy
+//!    keeps; still never within `delay`, and the closure of what stays is
+//!    kept as in 3. The last pull is the later of the tag's and its
+//!    manifest revision's times, which a pull refreshes.
+//! 6. Blob data goes when no repository keeps it (live or recently
 //!    linked) and it is older than `delay`, and only when no repository
 //!    had an unreadable manifest or failed to be walked.
 //!
@@ -67,7 +73,8 @@ mod tests;
 pub use glob::{GlobError, RepoGlob, TagGlob};
 pub use pass::{BlobSweep, PassLiveSet, SweepForbidden};
 pub use plan::{
-    plan, ManifestInfo, ManifestRefs, PassParams, RepoPlan, RepoSnapshot, Sweep, TagInfo,
+    plan, plan_evicting, ManifestInfo, ManifestRefs, PassParams, RepoPlan, RepoSnapshot, Sweep,
+    TagInfo,
 };
 pub use retention::{
     KeepTagsConfig, Policy, PolicyConfig, PolicyError, PolicyErrorKind, RetentionPolicies,

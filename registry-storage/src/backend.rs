@@ -260,6 +260,16 @@ pub trait BackendWriter: Send + std::fmt::Debug {
         let _ = checkpoint;
     }
 
+    /// Makes every byte written so far readable through [`Backend::read`] of the object,
+    /// without waiting for it to be durable; the writer stays open. For a reader that
+    /// follows a writer: the pull-through cache serves a blob while fetching it, and one
+    /// writer with a flush per segment costs neither a reopen nor a sync per segment.
+    /// Whether the bytes are readable now: backends that cannot show part of an object
+    /// before its commit (an object store's multipart upload) do nothing and say `false`.
+    async fn flush(&mut self) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
     /// Discards what this writer appended: the object returns to the size it had when the
     /// writer was opened. For a request body that failed half way.
     async fn cancel(self: Box<Self>) -> Result<(), StorageError>;

@@ -53,4 +53,6 @@ pub use backend::{
 pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;
-pub use store::{claim_refresh, CacheConfig, GcOptions, GcReport, Store, StoredManifest, TagInfo};
+pub use store::{
+    claim_refresh, CacheConfig, Eviction, GcOptions, GcReport, Store, StoredManifest, TagInfo,
+};

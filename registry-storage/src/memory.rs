@@ -231,8 +231,8 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// Keeps the appended chunks and adds them to the object in one step on commit, so
-/// uncommitted bytes are never visible.
+/// Keeps the appended chunks and adds them to the object in one step on commit or flush, so
+/// bytes neither committed nor flushed are never visible.
 struct MemoryWriter {
     backend: MemoryBackend,
     key: String,
@@ -248,6 +248,25 @@ impl fmt::Debug for MemoryWriter {
     }
 }
 
+impl MemoryWriter {
+    /// Adds the chunks written so far to the object in one step; returns its size.
+    fn append_chunks(&mut self) -> u64 {
+        let mut map = self.backend.write_map();
+        let old = map
+            .get(&self.key)
+            .map(|o| o.bytes.clone())
+            .unwrap_or_default();
+        let total = old.len() + self.chunks.iter().map(Bytes::len).sum::<usize>();
+        let mut joined = BytesMut::with_capacity(total);
+        joined.extend_from_slice(&old);
+        for chunk in self.chunks.drain(..) {
+            joined.extend_from_slice(&chunk);
+        }
+        map.insert(self.key.clone(), Obj::new(joined.freeze()));
+        total as u64
+    }
+}
+
 #[async_trait::async_trait]
 impl BackendWriter for MemoryWriter {
     async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
@@ -257,20 +276,13 @@ impl BackendWriter for MemoryWriter {
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<u64, StorageError> {
-        let mut map = self.backend.write_map();
-        let old = map
-            .get(&self.key)
-            .map(|o| o.bytes.clone())
-            .unwrap_or_default();
-        let total = old.len() + self.chunks.iter().map(Bytes::len).sum::<usize>();
-        let mut joined = BytesMut::with_capacity(total);
-        joined.extend_from_slice(&old);
-        for chunk in &self.chunks {
-            joined.extend_from_slice(chunk);
-        }
-        map.insert(self.key.clone(), Obj::new(joined.freeze()));
-        Ok(total as u64)
+    async fn commit(mut self: Box<Self>) -> Result<u64, StorageError> {
+        Ok(self.append_chunks())
+    }
+
+    async fn flush(&mut self) -> Result<bool, StorageError> {
+        self.append_chunks();
+        Ok(true)
     }
 
     async fn cancel(self: Box<Self>) -> Result<(), StorageError> {

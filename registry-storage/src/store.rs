@@ -35,7 +35,7 @@ use crate::backend::{Backend, ByteStream};
 use crate::error::StorageError;
 use crate::layout;
 pub use cache::CacheConfig;
-pub use gc::{claim_refresh, GcOptions, GcReport};
+pub use gc::{claim_refresh, Eviction, GcOptions, GcReport};
 pub use tags::TagInfo;
 
 /// How many objects one `list_objects` page asks for, as an object store's list does.

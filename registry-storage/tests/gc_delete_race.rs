@@ -89,6 +89,7 @@ async fn a_manifest_deleted_during_the_walk_does_not_stop_the_sweep() {
         retention: Default::default(),
         delete_untagged: false,
         dry_run: false,
+        evict: Vec::new(),
     };
     let later = SystemTime::now() + Duration::from_secs(3 * 3600);
     let report = racing.collect_garbage(&options, later).await.unwrap();

@@ -21,13 +21,13 @@ const SEED_REPO: &str = "bench/mixed-seed";
 const SEEDED: usize = 4;
 
 /// An image ready to push: (digest, bytes) of the config and the layers.
-struct Image {
+pub(crate) struct Image {
     config: (String, Bytes),
     layers: Vec<(String, Bytes)>,
 }
 
 impl Image {
-    fn new(id: &str, seed: u64, layer_kib: &[u64]) -> Image {
+    pub(crate) fn new(id: &str, seed: u64, layer_kib: &[u64]) -> Image {
         let cfg = config(id);
         let layers = layer_kib
             .iter()
@@ -52,7 +52,7 @@ impl Image {
         }
     }
 
-    fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         (self.config.1.len() + self.layers.iter().map(|(_, d)| d.len()).sum::<usize>()) as u64
     }
 
@@ -66,7 +66,7 @@ impl Image {
     }
 
     /// HEAD + POST + PUT per blob, then the manifest. Returns the request count.
-    async fn push(&self, client: &Client, repo: &str, tag: &str) -> Result<u64, String> {
+    pub(crate) async fn push(&self, client: &Client, repo: &str, tag: &str) -> Result<u64, String> {
         let mut requests = 0;
         for (digest, data) in std::iter::once(&self.config).chain(&self.layers) {
             requests += 1;

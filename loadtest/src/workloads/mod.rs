@@ -10,10 +10,13 @@
 //! | `mixed` | `--pushers` CI pushers of 2-layer images and `--pullers` pullers | images/s each way |
 //! | `gc-fill` | `--gc-images` small images over `--gc-repos` repositories, then half deleted | images/s |
 //! | `gc-latency` | `mixed`, reported as `gc-latency-push`/`-pull` (run with and without a pass) | p50/p99 |
+//! | `proxy-seed` | one image of `--size-mib` in `--proxy-layers` layers, to `--proxy-repo` | MB/s |
+//! | `proxy-pull` | `--pulls` pulls at once of `--proxy-repo:latest`, reported as `proxy-<phase>` | MB/s |
 
 mod gc;
 mod manifest;
 mod mixed;
+mod proxy;
 mod pull;
 mod push;
 
@@ -32,11 +35,13 @@ pub enum Workload {
     Mixed,
     GcFill,
     GcLatency,
+    ProxySeed,
+    ProxyPull,
 }
 
 /// Every workload; `all` runs the first six (the gc ones serve `benches/compare.sh`'s
-/// `gc` workload, which times a pass between them).
-const ALL: [Workload; 8] = [
+/// `gc` workload, which times a pass between them; the proxy ones its `proxy` workload).
+const ALL: [Workload; 10] = [
     Workload::Push,
     Workload::PushConcurrent,
     Workload::PushChunked,
@@ -45,6 +50,8 @@ const ALL: [Workload; 8] = [
     Workload::Mixed,
     Workload::GcFill,
     Workload::GcLatency,
+    Workload::ProxySeed,
+    Workload::ProxyPull,
 ];
 
 impl Workload {
@@ -59,6 +66,8 @@ impl Workload {
             Workload::Mixed => "mixed",
             Workload::GcFill => "gc-fill",
             Workload::GcLatency => "gc-latency",
+            Workload::ProxySeed => "proxy-seed",
+            Workload::ProxyPull => "proxy-pull",
         }
     }
 
@@ -89,6 +98,8 @@ impl Workload {
             Workload::Mixed => mixed::run(client, args).await,
             Workload::GcFill => gc::fill(client, args).await.map(|r| vec![r]),
             Workload::GcLatency => gc::latency(client, args).await,
+            Workload::ProxySeed => proxy::seed(client, args).await.map(|r| vec![r]),
+            Workload::ProxyPull => proxy::pull(client, args).await.map(|r| vec![r]),
         };
         result.unwrap_or_else(|e| vec![Report::failed(self.name(), e)])
     }

@@ -11,6 +11,7 @@
 //!       username: someone                # optional
 //!       passwordfile: /run/secrets/hub   # or password:
 //!       ttl: 10m                         # how long a tag is trusted before a HEAD
+//!       evict: 720h                      # GC deletes what was not pulled this long
 //!       timeouts: {connect: 10s, read: 60s}
 //! ```
 //!
@@ -67,6 +68,9 @@ pub struct UpstreamConfig {
     /// How long a tag is trusted before it is checked again.
     #[serde(default, deserialize_with = "optional_duration")]
     pub ttl: Option<Duration>,
+    /// Garbage collection evicts cached content not pulled for this long; absent: never.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub evict: Option<Duration>,
     /// Connection and read timeouts.
     #[serde(default)]
     pub timeouts: UpstreamTimeouts,
@@ -124,6 +128,9 @@ pub struct UpstreamSettings {
     pub credentials: Option<(String, Password)>,
     /// How long a tag is trusted.
     pub ttl: Duration,
+    /// Cached content not pulled for this long goes at the next GC pass; `None`: never.
+    /// Only on an upstream with a prefix, where every repository is the cache's.
+    pub evict: Option<Duration>,
     /// Connection timeout.
     pub connect_timeout: Duration,
     /// Read timeout.
@@ -219,6 +226,7 @@ impl ProxyConfig {
                 url: check_url("proxy.remoteurl", url)?,
                 credentials: credentials("proxy", &self.username, &self.password, &None)?,
                 ttl: self.ttl.unwrap_or(DEFAULT_TTL),
+                evict: None,
                 connect_timeout: UpstreamTimeouts::default().connect,
                 read_timeout: UpstreamTimeouts::default().read,
             });
@@ -272,10 +280,27 @@ impl ProxyConfig {
                     ));
                 }
             }
+            match (raw.evict, &prefix) {
+                (Some(d), _) if d.is_zero() => {
+                    return Err(invalid(
+                        format!("{key}.evict"),
+                        "must be more than zero (leave it out to keep cached content until unused)"
+                            .into(),
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(invalid(
+                        format!("{key}.evict"),
+                        "needs a prefix: without one, pushed and cached repositories cannot be told apart".into(),
+                    ))
+                }
+                _ => {}
+            }
             out.push(UpstreamSettings {
                 url: check_url(&format!("{key}.url"), &raw.url)?,
                 credentials: credentials(&key, &raw.username, &raw.password, &raw.passwordfile)?,
                 ttl: raw.ttl.unwrap_or(DEFAULT_TTL),
+                evict: raw.evict,
                 connect_timeout: raw.timeouts.connect,
                 read_timeout: raw.timeouts.read,
                 prefix,
@@ -305,7 +330,7 @@ mod tests {
     #[test]
     fn both_shapes_parse() {
         let up = check(
-            "proxy:\n  upstreams:\n    - prefix: docker.io\n      url: https://registry-1.docker.io/\n      username: u\n      passwordfile: /run/p\n      ttl: 5m\n      timeouts: {connect: 2s, read: 30s}\n    - prefix: ghcr.io\n      url: http://127.0.0.1:5001\n",
+            "proxy:\n  upstreams:\n    - prefix: docker.io\n      url: https://registry-1.docker.io/\n      username: u\n      passwordfile: /run/p\n      ttl: 5m\n      evict: 720h\n      timeouts: {connect: 2s, read: 30s}\n    - prefix: ghcr.io\n      url: http://127.0.0.1:5001\n",
         )
         .unwrap();
         assert_eq!(up.len(), 2);
@@ -318,6 +343,8 @@ mod tests {
         assert_eq!(up[0].ttl, Duration::from_secs(300));
         assert_eq!(up[0].connect_timeout, Duration::from_secs(2));
         assert_eq!(up[1].ttl, DEFAULT_TTL);
+        assert_eq!(up[0].evict, Some(Duration::from_secs(720 * 3600)));
+        assert_eq!(up[1].evict, None);
         assert_eq!(up[1].label(), "ghcr.io");
 
         let up = check("proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n  password: p\n  ttl: 1h\n").unwrap();
@@ -361,6 +388,14 @@ mod tests {
             (
                 up("    - prefix: a\n      url: https://a\n      timeouts: {read: 0s}\n"),
                 "proxy.upstreams[0].timeouts.read",
+            ),
+            (
+                up("    - prefix: a\n      url: https://a\n      evict: 0s\n"),
+                "proxy.upstreams[0].evict",
+            ),
+            (
+                up("    - prefix: ''\n      url: https://a\n      evict: 1h\n"),
+                "proxy.upstreams[0].evict",
             ),
             ("proxy:\n  username: u\n".into(), "proxy.remoteurl"),
             ("proxy:\n  remoteurl: registry-1.docker.io\n".into(), "proxy.remoteurl"),

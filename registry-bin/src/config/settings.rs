@@ -10,6 +10,7 @@ use std::time::Duration;
 use registry_auth::{AccessRules, Action, Pattern, Rule};
 
 use registry_core::gc::RetentionPolicies;
+use registry_storage::Eviction;
 
 use super::s3::S3Settings;
 use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig, UpstreamSettings};
@@ -164,6 +165,8 @@ pub struct GcSettings {
     pub delay: Duration,
     /// The validated retention policies.
     pub retention: RetentionPolicies,
+    /// The pull-through cache's eviction rules (`proxy.upstreams[].evict`).
+    pub evict: Vec<Eviction>,
 }
 
 impl GcSettings {
@@ -193,7 +196,22 @@ impl GcSettings {
             interval: c.interval,
             delay: c.delay,
             retention,
+            evict: Vec::new(),
         })
+    }
+
+    /// Adds the eviction rule of every upstream that has one.
+    fn evicting(mut self, upstreams: &[UpstreamSettings]) -> GcSettings {
+        self.evict = upstreams
+            .iter()
+            .filter_map(|u| {
+                Some(Eviction {
+                    prefix: u.prefix.as_ref()?.to_string(),
+                    after: u.evict?,
+                })
+            })
+            .collect();
+        self
     }
 }
 
@@ -460,11 +478,13 @@ impl Settings {
                 message: "access rules need users: set auth.htpasswd.path".into(),
             });
         }
+        let upstreams = c.proxy.check()?;
+        let gc = GcSettings::from_config(&c.storage.gc)?.evicting(&upstreams);
         Ok(Settings {
             notifications: super::notifications::notify_settings(&c.notifications)?,
             ui_prefix: ui_prefix(&c.http.ui)?,
             token,
-            upstreams: c.proxy.check()?,
+            upstreams,
             access: access_rules(c)?,
             upload_purging,
             limits,
@@ -475,7 +495,7 @@ impl Settings {
             },
             delete_enabled: c.storage.delete.enabled,
             read_only,
-            gc: GcSettings::from_config(&c.storage.gc)?,
+            gc,
             htpasswd: c
                 .auth
                 .htpasswd

@@ -6,6 +6,18 @@
 //! When the upstream cannot be asked, a stored tag is served stale (a warning and a
 //! metric); without one the pull fails with a 502/503 naming the upstream.
 //!
+//! When a tag was last confirmed is its file's modification time: written by the fetch,
+//! touched by a check that confirmed it. So it survives restarts and every replica on
+//! the same storage sees it (one HEAD per tag and `ttl` for all of them, give or take a
+//! race). The upstream without a prefix (`proxy.remoteurl`) is the exception: there a
+//! stored tag may have been pushed here, which is served as is, and which tags came
+//! from the upstream is known in memory only (after a restart they are served as local).
+//!
+//! A manifest is only ever stored after its bytes hash to the digest asked for (or the
+//! one the upstream announced for a tag): a corrupt one is a 502 naming the upstream,
+//! and nothing is kept. In read-only mode what is stored is served as is (tags are not
+//! checked, which could not be recorded) and a miss is a 503.
+//!
 //! One fetch per tag or digest at a time: concurrent pulls of the same uncached manifest
 //! wait for the first, then find it in storage.
 
@@ -13,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use registry_core::manifest::{self, MAX_MANIFEST_BYTES};
 use registry_core::{Algorithm, Digest, ErrorCode, Reference, RepoName, Tag};
+use registry_storage::Eviction;
 
 use super::client::default_accept;
 use super::{Proxy, Target};
@@ -36,6 +49,9 @@ pub async fn get(
     let digest = match reference {
         Reference::Digest(digest) => {
             if !cached(shared, name, digest).await? {
+                if shared.read_only {
+                    return Err(target.read_only_miss());
+                }
                 let _flight = proxy.manifest_locks.lock(format!("{name}@{digest}")).await;
                 if !cached(shared, name, digest).await? {
                     fetch(
@@ -59,7 +75,27 @@ pub async fn get(
         },
     };
     shared.metrics.proxy.record(label, ProxyEvent::Hit);
+    record_pull(shared, target, name, &digest).await;
     local::get(shared, name, &Reference::Digest(digest), head).await
+}
+
+/// Keeps a pulled manifest from eviction (`evict` on its upstream): its revision link is
+/// touched when older than an eighth of the window. A failure is logged, not the pull's:
+/// the worst it costs is an eviction and a fetch again.
+async fn record_pull(shared: &Shared, target: Target<'_>, name: &RepoName, digest: &Digest) {
+    let Some(after) = target.upstream.evict else {
+        return;
+    };
+    if shared.read_only {
+        return;
+    }
+    if let Err(e) = shared
+        .store
+        .record_pull(name, digest, Eviction::refresh(after))
+        .await
+    {
+        tracing::warn!(repository = %name, digest = %digest, error = %e, "recording a pull for eviction failed");
+    }
 }
 
 /// Makes the tag current in storage. `Some(digest)`: served from storage as it was
@@ -73,21 +109,17 @@ async fn by_tag(
     tag: &Tag,
 ) -> Result<Option<Digest>, ApiError> {
     let key = format!("{name}:{tag}");
-    let ttl = target.upstream.ttl;
-    let usable = |stored: &Option<Digest>| match (stored, proxy.is_fresh(&key, ttl)) {
-        (Some(d), Some(true)) => Some(d.clone()),
-        // Pushed here (never fetched): local content wins in the standard registry's shape.
-        (Some(d), None) if target.local_first() => Some(d.clone()),
-        _ => None,
-    };
-    if let Some(digest) = usable(&shared.store.resolve_tag(name, tag).await?) {
+    if let Some(digest) = servable(shared, proxy, target, name, tag, &key).await? {
         return Ok(Some(digest));
+    }
+    if shared.read_only {
+        return Err(target.read_only_miss());
     }
     let _flight = proxy.manifest_locks.lock(key.clone()).await;
-    let stored = shared.store.resolve_tag(name, tag).await?;
-    if let Some(digest) = usable(&stored) {
+    if let Some(digest) = servable(shared, proxy, target, name, tag, &key).await? {
         return Ok(Some(digest));
     }
+    let stored = shared.store.resolve_tag(name, tag).await?;
     let remote = target.remote();
     let checked = match target
         .upstream
@@ -115,7 +147,11 @@ async fn by_tag(
     };
     match (checked, stored) {
         (_, Some(stored)) if confirmed => {
-            proxy.mark_checked(key);
+            if target.local_first() {
+                proxy.mark_checked(key);
+            } else {
+                shared.store.touch_tag(name, tag).await?;
+            }
             return Ok(Some(stored));
         }
         (Err(why), Some(stored)) => {
@@ -136,6 +172,34 @@ async fn by_tag(
         .proxy
         .record(&target.upstream.label, ProxyEvent::Miss);
     Ok(None)
+}
+
+/// The stored tag's digest if it may be served without asking the upstream: within
+/// `ttl` of its last check, pushed here (the upstream without a prefix), or anything
+/// stored while the registry is read-only.
+async fn servable(
+    shared: &Shared,
+    proxy: &Proxy,
+    target: Target<'_>,
+    name: &RepoName,
+    tag: &Tag,
+    key: &str,
+) -> Result<Option<Digest>, ApiError> {
+    let Some(digest) = shared.store.resolve_tag(name, tag).await? else {
+        return Ok(None);
+    };
+    let ttl = target.upstream.ttl;
+    let fresh = if shared.read_only {
+        true
+    } else if target.local_first() {
+        // Not fetched by this process: pushed here, and local content wins.
+        proxy.is_fresh(key, ttl).unwrap_or(true)
+    } else {
+        let checked = shared.store.tag_modified(name, tag).await?;
+        // A time ahead of this clock (another replica's) counts as just checked.
+        checked.is_some_and(|at| at.elapsed().map_or(true, |age| age < ttl))
+    };
+    Ok(fresh.then_some(digest))
 }
 
 /// Whether the repository has the manifest stored.

@@ -54,6 +54,9 @@ pub struct Upstream {
     pub url: String,
     /// How long a tag is trusted before a HEAD checks it.
     pub ttl: Duration,
+    /// Garbage collection evicts what was not pulled for this long; pulls record
+    /// themselves ([`registry_storage::Store::record_pull`]) only when it is set.
+    pub evict: Option<Duration>,
     /// The HTTP client.
     pub client: UpstreamClient,
 }
@@ -98,6 +101,18 @@ impl Target<'_> {
             .with_message(format!(
                 "upstream {} ({}): {what}",
                 self.upstream.label, self.upstream.url
+            ))
+            .into()
+    }
+
+    /// The 503 for content not cached yet while the registry is read-only: fetching it
+    /// would write to storage.
+    fn read_only_miss(&self) -> ApiError {
+        RegistryError::new(ErrorCode::Unknown)
+            .with_status(503)
+            .with_message(format!(
+                "the registry is read-only (storage.maintenance.readonly): content of {} not cached yet cannot be fetched now",
+                self.upstream.label
             ))
             .into()
     }
@@ -158,8 +173,10 @@ impl Drop for KeyedGuard<'_> {
 #[derive(Debug)]
 pub struct Proxy {
     upstreams: Vec<Arc<Upstream>>,
-    /// When each cached tag (`name:tag`) was last confirmed with its upstream. A tag that
-    /// is not here (after a restart) is checked before it is served again.
+    /// When each tag (`name:tag`) of the upstream without a prefix was last fetched or
+    /// confirmed by this process; a stored tag not here was pushed (or fetched before a
+    /// restart) and is served as local. Upstreams with a prefix keep this in storage
+    /// instead (the tag's modification time, see [`manifests`]).
     checked: Mutex<HashMap<String, Instant>>,
     manifest_locks: KeyedLocks,
     flights: blobs::Flights,
@@ -177,6 +194,7 @@ impl Proxy {
                     prefix: s.prefix.clone(),
                     url: s.url.clone(),
                     ttl: s.ttl,
+                    evict: s.evict,
                     client: UpstreamClient::new(s).map_err(|e| format!("{}: {e}", s.key))?,
                 }))
             })

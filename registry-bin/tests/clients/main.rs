@@ -48,6 +48,8 @@ mod oci_client;
 mod oras;
 mod podman;
 mod proxy;
+mod proxy_edges;
+mod proxy_eviction;
 mod replicas;
 mod skopeo;
 mod token;

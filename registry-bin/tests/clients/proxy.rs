@@ -25,22 +25,28 @@ use crate::harness::{
     raw, run, run_fails, Blob, Image, Index, Layout, Registry, Scheme, PASS, USER,
 };
 
-const PREFIX: &str = "mirror.test";
+pub(crate) const PREFIX: &str = "mirror.test";
 
-fn creds() -> String {
+pub(crate) fn creds() -> String {
     format!("{USER}:{PASS}")
+}
+
+/// The lines under `proxy:` of one upstream on [`PREFIX`] at `url` (credentials
+/// [`USER`]/[`PASS`]).
+pub(crate) fn upstream_lines(url: &str, ttl: &str) -> String {
+    format!(
+        "  upstreams:\n    - prefix: {PREFIX}\n      url: {url}\n      username: {USER}\n      password: \"{PASS}\"\n      ttl: {ttl}\n      timeouts: {{connect: 2s, read: 10s}}\n"
+    )
 }
 
 /// Our registry with one upstream on [`PREFIX`] at `url` (credentials [`USER`]/[`PASS`]).
 fn cache_of(url: &str, ttl: &str) -> Registry {
-    let proxy = format!(
-        "  upstreams:\n    - prefix: {PREFIX}\n      url: {url}\n      username: {USER}\n      password: \"{PASS}\"\n      ttl: {ttl}\n      timeouts: {{connect: 2s, read: 10s}}\n"
-    );
+    let proxy = upstream_lines(url, ttl);
     Registry::start_with(Scheme::Http, |dir, cmd| with_proxy_config(dir, cmd, &proxy))
 }
 
 /// `skopeo copy --preserve-digests` of `image` from an OCI layout into the upstream.
-fn push_upstream(upstream: &Distribution, repo: &str, tag: &str, image: &Image) {
+pub(crate) fn push_upstream(upstream: &Distribution, repo: &str, tag: &str, image: &Image) {
     let work = workdir();
     let src = Layout::of_image(&work.path().join("src"), tag, image);
     let c = Containers::new(&upstream.endpoint);
@@ -547,6 +553,40 @@ fn a_corrupt_blob_is_never_delivered_whole_nor_kept_and_the_next_pull_fetches_ag
 }
 
 #[test]
+fn a_manifest_not_matching_its_digest_is_a_502_and_never_kept() {
+    let upstream = Distribution::start(UpstreamAuth::Htpasswd);
+    let image = Image::small(34);
+    push_upstream(&upstream, "lib/lying", "v1", &image);
+    let liar = Tamper::start(upstream.url());
+    let registry = cache_of(&liar.url, "10m");
+    let ep = &registry.endpoint;
+    let repo = format!("{PREFIX}/lib/lying");
+    liar.corrupt_manifests.store(true, Ordering::SeqCst);
+    for reference in [image.manifest.digest.as_str(), "v1"] {
+        let res = raw::get(ep, &format!("/v2/{repo}/manifests/{reference}"));
+        let body = String::from_utf8_lossy(&res.body);
+        assert_eq!(res.status, 502, "{reference}: {body}");
+        assert!(
+            body.contains("UNKNOWN") && body.contains("hashes to") && body.contains(&liar.url),
+            "{reference}: {body}"
+        );
+    }
+    let asked = liar.manifest_gets.load(Ordering::SeqCst);
+    assert_eq!(asked, 2, "manifest GETs while lying");
+    // Nothing was kept: the honest upstream is asked again, by digest and by tag.
+    liar.corrupt_manifests.store(false, Ordering::SeqCst);
+    raw::assert_image(
+        ep,
+        &repo,
+        &image.manifest.digest,
+        &image,
+        "by digest, honest",
+    );
+    raw::assert_image(ep, &repo, "v1", &image, "by tag, honest");
+    assert_eq!(liar.manifest_gets.load(Ordering::SeqCst), asked + 2);
+}
+
+#[test]
 fn an_unreachable_upstream_at_start_is_a_warning_and_uncached_pulls_get_503() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let registry = cache_of(&url, "10m");
@@ -569,7 +609,11 @@ fn an_unreachable_upstream_at_start_is_a_warning_and_uncached_pulls_get_503() {
 struct Tamper {
     url: String,
     blob_gets: Arc<AtomicUsize>,
+    /// Flips a byte in the middle of every blob GET's body.
     corrupt: Arc<AtomicBool>,
+    manifest_gets: Arc<AtomicUsize>,
+    /// Flips a byte in the middle of every manifest GET's body (headers as sent).
+    corrupt_manifests: Arc<AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -588,7 +632,12 @@ impl Tamper {
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicBool::new(false)),
         );
+        let (manifest_gets, corrupt_manifests) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
         let (gets, bad) = (Arc::clone(&blob_gets), Arc::clone(&corrupt));
+        let (m_gets, m_bad) = (Arc::clone(&manifest_gets), Arc::clone(&corrupt_manifests));
         runtime.spawn(async move {
             let client = reqwest::Client::new();
             loop {
@@ -601,6 +650,7 @@ impl Tamper {
                     Arc::clone(&gets),
                     Arc::clone(&bad),
                 );
+                let (m_gets, m_bad) = (Arc::clone(&m_gets), Arc::clone(&m_bad));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
@@ -610,6 +660,7 @@ impl Tamper {
                                 Arc::clone(&gets),
                                 Arc::clone(&bad),
                             );
+                            let (m_gets, m_bad) = (Arc::clone(&m_gets), Arc::clone(&m_bad));
                             async move {
                                 let path = req
                                     .uri()
@@ -642,6 +693,16 @@ impl Tamper {
                                         body[middle] ^= 0xff;
                                     }
                                 }
+                                if req.method() == hyper::Method::GET
+                                    && path.contains("/manifests/")
+                                    && status == 200
+                                {
+                                    m_gets.fetch_add(1, Ordering::SeqCst);
+                                    if m_bad.load(Ordering::SeqCst) && !body.is_empty() {
+                                        let middle = body.len() / 2;
+                                        body[middle] ^= 0x01;
+                                    }
+                                }
                                 Ok::<_, std::convert::Infallible>(
                                     reply.body(Full::new(Bytes::from(body)).boxed()).unwrap(),
                                 )
@@ -658,6 +719,8 @@ impl Tamper {
             url,
             blob_gets,
             corrupt,
+            manifest_gets,
+            corrupt_manifests,
             _runtime: runtime,
         }
     }

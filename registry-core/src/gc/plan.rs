@@ -183,6 +183,18 @@ impl RepoSnapshot {
 /// matches, every tag is kept). The rule and why it is safe are in the
 /// [module documentation](super).
 pub fn plan(snapshot: &RepoSnapshot, policy: Option<&Policy>, params: &PassParams) -> RepoPlan {
+    plan_evicting(snapshot, policy, None, params)
+}
+
+/// [`plan`], and with `evict_after` (a window in the pass's time unit) the
+/// eviction of a pull-through cache's repository: what was not pulled within
+/// the window goes (rule 5 of the [module documentation](super)).
+pub fn plan_evicting(
+    snapshot: &RepoSnapshot,
+    policy: Option<&Policy>,
+    evict_after: Option<u64>,
+    params: &PassParams,
+) -> RepoPlan {
     let unreadable = snapshot.unreadable();
     if !unreadable.is_empty() {
         return RepoPlan::Blocked { unreadable };
@@ -191,8 +203,14 @@ pub fn plan(snapshot: &RepoSnapshot, policy: Option<&Policy>, params: &PassParam
     let young = |pushed: u64| within(pushed, now, delay);
 
     let by_policy = policy.and_then(|p| p.kept_tags(&snapshot.tags, now));
+    let pulled_lately = |at: u64| evict_after.is_none_or(|window| within(at, now, window));
     let tag_kept = |name: &str, tag: &TagInfo| {
-        young(tag.pushed) || by_policy.as_ref().is_none_or(|k| k.contains(name))
+        let last_pull = snapshot
+            .manifests
+            .get(&tag.digest)
+            .map_or(tag.pushed, |m| m.pushed.max(tag.pushed));
+        young(tag.pushed)
+            || (by_policy.as_ref().is_none_or(|k| k.contains(name)) && pulled_lately(last_pull))
     };
     let mut deleted_tags: Vec<String> = Vec::new();
     let mut roots: Vec<&Digest> = Vec::new();
@@ -211,8 +229,10 @@ pub fn plan(snapshot: &RepoSnapshot, policy: Option<&Policy>, params: &PassParam
         Some(p) => p.delete_untagged(),
         None => None,
     };
-    let deletable =
-        |pushed: u64| !young(pushed) && untagged_age.is_some_and(|age| !within(pushed, now, age));
+    let deletable = |pushed: u64| {
+        !young(pushed)
+            && (untagged_age.is_some_and(|age| !within(pushed, now, age)) || !pulled_lately(pushed))
+    };
     roots.extend(
         snapshot
             .manifests

@@ -676,3 +676,46 @@ fn a_hundred_thousand_manifests_plan_quickly() {
     // takes a fraction of a second.
     assert!(took.as_secs() < 20, "{took:?}");
 }
+
+#[test]
+fn eviction_takes_what_was_not_pulled_within_the_window() {
+    // `pulled` was fetched long ago and its manifest pulled yesterday; `idle` was
+    // fetched and last pulled 40 days ago; the index of `multi` was pulled today and
+    // keeps its children, of which only one was pulled; `fresh` is within the delay.
+    let repo = Repo::default()
+        .image("pulled-img", DAY, &["p"])
+        .tag("pulled", "pulled-img", 60 * DAY)
+        .image("idle-img", 40 * DAY, &["i"])
+        .tag("idle", "idle-img", 40 * DAY)
+        .index("multi-idx", HOUR, &["amd64", "arm64"])
+        .image("amd64", DAY, &["a"])
+        .image("arm64", 50 * DAY, &["b"])
+        .tag("multi", "multi-idx", 50 * DAY)
+        .image("by-digest-old", 31 * DAY, &["o"])
+        .image("by-digest-new", 2 * DAY, &["n"])
+        .image("fresh-img", 10 * MIN, &["f"])
+        .tag("fresh", "fresh-img", 10 * MIN);
+    let window = 30 * DAY;
+    let evicting = |policy: Option<&Policy>| match plan_evicting(
+        &repo.0,
+        policy,
+        Some(window),
+        &params(HOUR, false),
+    ) {
+        RepoPlan::Sweep(sweep) => sweep,
+        blocked => panic!("unexpected {blocked:?}"),
+    };
+    let sweep = evicting(None);
+    assert_eq!(tags(&sweep), ["idle"]);
+    assert_eq!(sweep.manifests(), digests(&["by-digest-old", "idle-img"]));
+    assert_eq!(sweep.layer_links(), digests(&["i", "o"]));
+    for kept in ["p", "a", "b", "n", "f"] {
+        assert!(sweep.live_blobs().contains(&d(kept)), "{kept}");
+    }
+    // A policy that keeps every tag does not keep them from eviction; without a window
+    // the same repository loses nothing.
+    let p = policy(r#""keeptags":[{"patterns":["*"]}]"#);
+    assert_eq!(tags(&evicting(Some(&p))), ["idle"]);
+    let sweep = repo.plan(None, HOUR, false);
+    assert!(sweep.tags().is_empty() && sweep.manifests().is_empty());
+}

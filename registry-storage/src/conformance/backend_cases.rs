@@ -15,6 +15,7 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     put_unsynced(b).await;
     ranged_reads(b).await;
     append_resume_cancel(b).await;
+    flush_shows_bytes_before_commit(b).await;
     list_sorted(b).await;
     rename_replaces(b).await;
     delete_recursive(b).await;
@@ -165,6 +166,44 @@ async fn read_either(
     } else {
         b.read(key, offset, len).await
     }
+}
+
+/// A writer's `flush` makes what it wrote so far readable while it stays open (a reader
+/// follows it), where the backend can (it says so); its `commit` then adds the rest,
+/// either way.
+async fn flush_shows_bytes_before_commit(b: &Arc<dyn Backend>) {
+    let k = "suite/flush/data";
+    let big = pattern(1536 * 1024, 4);
+    b.upload_start(k).await.expect("upload_start");
+    let mut w = b.append_existing(k).await.expect("append");
+    w.write(Bytes::from_static(b"head")).await.expect("write");
+    w.write(big.clone()).await.expect("write");
+    let readable = w.flush().await.expect("flush");
+    let mut expected = b"head".to_vec();
+    expected.extend_from_slice(&big);
+    if readable {
+        let stream = b.read(k, 0, None).await.expect("read after flush");
+        assert!(collect(stream).await == expected, "flushed bytes readable");
+    }
+    w.write(Bytes::from_static(b"tail")).await.expect("write");
+    assert_eq!(w.flush().await, Ok(readable), "second flush");
+    if readable {
+        let stream = b.read(k, 1536 * 1024, None).await.expect("read the end");
+        assert_eq!(
+            collect(stream).await,
+            [&big[1536 * 1024 - 4..], b"tail"].concat()
+        );
+    }
+    expected.extend_from_slice(b"tail");
+    assert_eq!(w.commit().await, Ok(expected.len() as u64), "commit size");
+    b.upload_finish(k, "suite/flush/moved")
+        .await
+        .expect("upload_finish");
+    assert!(
+        b.get("suite/flush/moved").await.expect("get").as_deref() == Some(&expected[..]),
+        "committed bytes"
+    );
+    assert_eq!(b.delete("suite/flush").await, Ok(true));
 }
 
 /// Uploads: appended over several writers, read back only once finished (an object

@@ -61,6 +61,7 @@ fn options(delay: Duration) -> GcOptions {
         retention: RetentionPolicies::default(),
         delete_untagged: false,
         dry_run: false,
+        evict: Vec::new(),
     }
 }
 

@@ -330,6 +330,12 @@ impl BackendWriter for FsWriter {
         Ok(len)
     }
 
+    async fn flush(&mut self) -> Result<bool, StorageError> {
+        self.start_flush().await?;
+        self.wait_in_flight().await?;
+        Ok(true)
+    }
+
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
         // Let running writes end first, so nothing lands after the truncation below.
         let _ = self.wait_in_flight().await;

@@ -74,6 +74,40 @@ pub struct GcOptions {
     pub delete_untagged: bool,
     /// Decide and report, delete nothing.
     pub dry_run: bool,
+    /// Pull-through caches' eviction rules: what was not pulled within a window goes.
+    pub evict: Vec<Eviction>,
+}
+
+/// A pull-through cache's eviction rule: in the repositories under `prefix`, a tag whose
+/// manifest was not pulled within `after`, and an untagged manifest not pulled within
+/// it, go (then the blobs nothing else keeps). A pull records itself with
+/// [`Store::record_pull`]; deletions follow the same safety rule as every other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eviction {
+    /// The repository prefix (whole name components): `docker.io` covers
+    /// `docker.io/library/alpine`, not `docker.iox/a`.
+    pub prefix: String,
+    /// The window.
+    pub after: Duration,
+}
+
+impl Eviction {
+    /// How stale a pull record may get before a pull refreshes it: an eighth of the
+    /// window, so most pulls cost no write and eviction comes at most that late.
+    pub fn refresh(after: Duration) -> Duration {
+        after / 8
+    }
+}
+
+/// The window of the first rule whose prefix covers `name`, in milliseconds.
+fn eviction_window(rules: &[Eviction], name: &str) -> Option<u64> {
+    rules
+        .iter()
+        .find(|rule| {
+            name.strip_prefix(rule.prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .map(|rule| u64::try_from(rule.after.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What one pass found and did.
@@ -323,12 +357,30 @@ impl Store {
 
     /// Touches `key` when it is older than the claim refresh; whether it (still) exists.
     pub(super) async fn claim(&self, key: &str) -> Result<bool, StorageError> {
+        self.touch_if_older(key, self.claim_refresh).await
+    }
+
+    /// Records a pull of a cached manifest for [`Eviction`]: its revision link is touched
+    /// when older than `refresh` ([`Eviction::refresh`]), so a pull costs a `stat` and,
+    /// once per `refresh`, a touch. Whether the revision (still) exists.
+    pub async fn record_pull(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        refresh: Duration,
+    ) -> Result<bool, StorageError> {
+        self.touch_if_older(&layout::revision_link(repo, digest), refresh)
+            .await
+    }
+
+    /// Touches `key` when it is older than `refresh`; whether it (still) exists.
+    async fn touch_if_older(&self, key: &str, refresh: Duration) -> Result<bool, StorageError> {
         let Some(meta) = self.backend.stat(key).await? else {
             return Ok(false);
         };
         let stale = SystemTime::now()
             .duration_since(meta.modified)
-            .is_ok_and(|age| age > self.claim_refresh);
+            .is_ok_and(|age| age > refresh);
         if stale {
             return self.backend.touch(key).await;
         }
@@ -347,9 +399,10 @@ impl Store {
     ) -> Result<RepoOutcome, StorageError> {
         let mut ops = Ops::default();
         let scan = self.scan_repository(&repo, &mut ops).await?;
-        let plan = gc::plan(
+        let plan = gc::plan_evicting(
             &scan.snapshot,
             options.retention.for_repository(&name),
+            eviction_window(&options.evict, &name),
             params,
         );
         let mut deleted = Deleted::default();

@@ -43,6 +43,23 @@ impl Store {
         result
     }
 
+    /// When the tag was last written or touched ([`Store::touch_tag`]); `None` when there
+    /// is no such tag. Read from storage every time, so every process sharing it agrees
+    /// (the pull-through cache keeps there when it last checked a tag upstream).
+    pub async fn tag_modified(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<SystemTime>, StorageError> {
+        let meta = self.backend.stat(&layout::tag_link(repo, tag)).await?;
+        Ok(meta.map(|m| m.modified))
+    }
+
+    /// Sets the tag's modification time to now, its digest unchanged; whether it exists.
+    pub async fn touch_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StorageError> {
+        self.backend.touch(&layout::tag_link(repo, tag)).await
+    }
+
     /// The digest `tag` points at; `None` when there is no such tag, `Err(Corrupt)` when
     /// the tag file does not hold a digest.
     pub async fn resolve_tag(

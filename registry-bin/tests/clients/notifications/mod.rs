@@ -4,7 +4,7 @@
 //! The expected envelopes are what Distribution 2.8.2 sent for the same
 //! requests (see `src/notify/event.rs`).
 
-mod receiver;
+pub(crate) mod receiver;
 
 use std::collections::BTreeSet;
 use std::path::Path;
