@@ -45,11 +45,7 @@ impl Cluster {
             .map(|r| r.endpoint.host.clone())
             .collect();
         need("haproxy", "haproxy");
-<<<<<<< HEAD
         let balancer = Haproxy::start(&backends, true);
-=======
-        let balancer = Haproxy::start(&backends);
->>>>>>> cache2
         Cluster { replicas, balancer }
     }
 

@@ -9,10 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// haproxy in the foreground on a free loopback port; killed on drop.
-<<<<<<< HEAD
 #[derive(Debug)]
-=======
->>>>>>> cache2
 pub struct Haproxy {
     child: Child,
     /// `127.0.0.1:<port>`.
@@ -21,14 +18,9 @@ pub struct Haproxy {
 }
 
 impl Haproxy {
-<<<<<<< HEAD
     /// Balances over `backends` (`127.0.0.1:<port>` each): every request in `http`
     /// mode, every connection otherwise (TLS passed through to the replicas).
     pub fn start(backends: &[String], http: bool) -> Haproxy {
-=======
-    /// Balances over `backends` (`127.0.0.1:<port>` each).
-    pub fn start(backends: &[String]) -> Haproxy {
->>>>>>> cache2
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -39,16 +31,10 @@ impl Haproxy {
             .enumerate()
             .map(|(i, host)| format!("  server r{i} {host} check inter 200ms fall 1 rise 2\n"))
             .collect();
-<<<<<<< HEAD
         let mode = if http { "http" } else { "tcp" };
         let config = format!(
             "global\n  maxconn 512\n\
              defaults\n  mode {mode}\n  timeout connect 2s\n  timeout client 120s\n  \
-=======
-        let config = format!(
-            "global\n  maxconn 512\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 120s\n  \
->>>>>>> cache2
              timeout server 120s\n  retries 2\n  option redispatch\n\
              frontend registry\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
              backend replicas\n  balance roundrobin\n{servers}"
