@@ -301,31 +301,42 @@ fn a_tag_pushed_through_one_replica_is_read_by_all_at_once() {
     }
 }
 
+/// Three skopeo pushes (and pulls back) at once, of images into `<repo>0..2` made from
+/// seeds `first_seed..`; each thread returns its image.
+fn start_pushes(
+    ep: &Endpoint,
+    work: &Path,
+    repo: &str,
+    first_seed: u64,
+) -> Vec<(u64, std::thread::JoinHandle<Image>)> {
+    (0..3u64)
+        .map(|n| {
+            let (ep, dir, repo) = (ep.clone(), work.to_path_buf(), format!("{repo}{n}"));
+            let handle = std::thread::spawn(move || {
+                let c = Containers::new(&ep);
+                skopeo::login(&c);
+                push_and_pull(&c, &ep, &dir, &repo, first_seed + n)
+            });
+            (n, handle)
+        })
+        .collect()
+}
+
 #[test]
 fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
     let mut cluster = Cluster::start(3);
     let work = workdir();
-    let pushes: Vec<(u64, std::thread::JoinHandle<Image>)> = (0..3u64)
-        .map(|seed| {
-            let (ep, dir) = (cluster.endpoint(), work.path().to_path_buf());
-            let handle = std::thread::spawn(move || {
-                let c = Containers::new(&ep);
-                skopeo::login(&c);
-                push_and_pull(&c, &ep, &dir, &format!("s3/killed{seed}"), 10 + seed)
-            });
-            (seed, handle)
-        })
-        .collect();
+    let pushes = start_pushes(&cluster.endpoint(), work.path(), "s3/killed", 10);
     std::thread::sleep(Duration::from_millis(700));
     cluster.kill(1);
-    for (seed, push) in pushes {
+    for (n, push) in pushes {
         let image = push
             .join()
             .expect("push and pull despite the killed replica");
         for i in [0, 2] {
             raw::assert_image(
                 &cluster.replica(i),
-                &format!("s3/killed{seed}"),
+                &format!("s3/killed{n}"),
                 "v1",
                 &image,
                 "after the kill",
@@ -400,24 +411,14 @@ fn pushes_survive_the_object_store_restarting() {
         cmd.envs(env.iter().cloned());
     });
     let work = workdir();
-    let pushes: Vec<(u64, std::thread::JoinHandle<Image>)> = (0..3u64)
-        .map(|seed| {
-            let (ep, dir) = (registry.endpoint.clone(), work.path().to_path_buf());
-            let handle = std::thread::spawn(move || {
-                let c = Containers::new(&ep);
-                skopeo::login(&c);
-                push_and_pull(&c, &ep, &dir, &format!("s3/restart{seed}"), 20 + seed)
-            });
-            (seed, handle)
-        })
-        .collect();
+    let pushes = start_pushes(&registry.endpoint, work.path(), "s3/restart", 20);
     std::thread::sleep(Duration::from_millis(500));
     s3.restart_gateway();
-    for (seed, push) in pushes {
+    for (n, push) in pushes {
         let image = push.join().expect("push and pull despite the restart");
         raw::assert_image(
             &registry.endpoint,
-            &format!("s3/restart{seed}"),
+            &format!("s3/restart{n}"),
             "v1",
             &image,
             "after the restart",

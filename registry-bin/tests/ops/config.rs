@@ -4,7 +4,8 @@ use std::process::Output;
 
 use crate::harness::*;
 
-fn check(config: &std::path::Path) -> Output {
+/// `registry config check CONFIG`.
+pub(crate) fn check(config: &std::path::Path) -> Output {
     registry()
         .args(["config", "check"])
         .arg(config)

@@ -4,6 +4,7 @@
 
 use std::process::Output;
 
+use crate::config::check;
 use crate::harness::*;
 
 #[path = "../../../registry-storage/tests/s3_env/mod.rs"]
@@ -27,14 +28,6 @@ fn s3_config(
     let file = dir.join("config.yml");
     std::fs::write(&file, text).unwrap();
     file
-}
-
-fn check(config: &std::path::Path) -> Output {
-    registry()
-        .args(["config", "check"])
-        .arg(config)
-        .output()
-        .unwrap()
 }
 
 fn text(out: &Output) -> String {
