@@ -34,14 +34,38 @@
 # answered for them (its access log) against the blobs of the image.
 #   WORKLOADS=proxy ROUNDS=3 bash benches/compare.sh             # about 2 minutes
 #
-# Needs root for apt-get (docker-registry, apache2-utils) when they are
-# missing, python3 for the table, and a few GiB free where BENCH_DIR is.
-# Servers listen on 127.0.0.1 only, on free ports, and are stopped by PID.
+#
+# STORAGE=s3 runs both registries on object storage instead: one S3 server (a RADOS
+# Gateway, `scripts/s3-server`, memstore) shared by both, a bucket each, Distribution
+# with its S3 driver (redirects off, so that its replicas serve the bytes as ours do).
+# Each round runs the workloads once per replica count in REPLICAS, each replica count
+# on fresh buckets (emptied after); the replicas of each registry sit behind haproxy
+# (round robin per request, no stickiness: the chunks of one upload land on any
+# replica), one replica too, so that the replica counts differ in nothing else. The
+# peak RSS is the highest of any one replica.
+#
+#   STORAGE=s3 ROUNDS=1 SIZE_MIB=256 DURATION=5 bash benches/compare.sh   # quick look
+#   STORAGE=s3 REPLICAS=3 WORKLOADS=mixed bash benches/compare.sh
+#
+# Needs root for apt-get (docker-registry, apache2-utils, and for STORAGE=s3 haproxy,
+# ceph-mon, ceph-osd, radosgw, python3-boto3) when they are missing, python3 for the
+# table, and a few GiB free where BENCH_DIR is (STORAGE=s3: in memory, about 4 ×
+# SIZE_MIB per registry and replica count). Servers listen on 127.0.0.1 only, on free
+# ports, and are stopped by PID. CARGO="flock /some/lock cargo" builds under a lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+STORAGE=${STORAGE:-filesystem}
+case "$STORAGE" in
+  filesystem) default_workloads=push-1g,push-4x256m,push-chunked,pull-1g,manifest-get,mixed ;;
+  s3) default_workloads=push-1g,push-4x256m,push-chunked,pull-1g,mixed ;;
+  *) echo "STORAGE is filesystem or s3, not $STORAGE" >&2; exit 2 ;;
+esac
 ROUNDS=${ROUNDS:-3}
-WORKLOADS=${WORKLOADS:-push-1g,push-4x256m,push-chunked,pull-1g,manifest-get,mixed}
+WORKLOADS=${WORKLOADS:-$default_workloads}
+# STORAGE=s3: the replica counts, and the multipart part size (chunksize) of both.
+REPLICAS=${REPLICAS:-1,3}
+S3_CHUNK_MIB=${S3_CHUNK_MIB:-10}
 SIZE_MIB=${SIZE_MIB:-1024}
 CHUNK_MIB=${CHUNK_MIB:-10}
 DURATION=${DURATION:-10}
@@ -65,6 +89,10 @@ PROXY_LAYERS=${PROXY_LAYERS:-4}
 PROXY_PULLS=${PROXY_PULLS:-16}
 PROXY_REPEATS=${PROXY_REPEATS:-3}
 
+case ",$WORKLOADS," in
+  *,gc,*|*,proxy,*) [ "$STORAGE" = filesystem ] || {
+      echo "the gc and proxy workloads need STORAGE=filesystem" >&2; exit 2; } ;;
+esac
 need=()
 case " $SERVERS ,$WORKLOADS," in
   *" distribution "*|*,proxy,*) command -v docker-registry >/dev/null || need+=(docker-registry) ;;
@@ -76,6 +104,12 @@ case ",$WORKLOADS," in
       command -v "${tool#*:}" >/dev/null || need+=("${tool%%:*}")
     done ;;
 esac
+if [ "$STORAGE" = s3 ]; then
+  for tool in haproxy:haproxy ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw; do
+    command -v "${tool#*:}" >/dev/null || need+=("${tool%%:*}")
+  done
+  python3 -c 'import boto3' 2>/dev/null || need+=(python3-boto3)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]}" >&2
@@ -88,7 +122,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cargo build --release -q -p registry-bin -p registry-load
+${CARGO:-cargo} build --release -q -p registry-bin -p registry-load
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 THEIRS_BIN=$(command -v docker-registry || echo docker-registry)
 
@@ -140,16 +174,30 @@ stop_pid() { # pid
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+# STORAGE=s3: the replicas' PIDs (comma-separated), haproxy's, the S3 server's folder.
+OURS_PIDS=
+THEIRS_PIDS=
+LB_PID=
+S3_DIR=
 UPSTREAM_PID=
 stop_servers() {
-  for pid in $OURS_PID $THEIRS_PID $UPSTREAM_PID; do
+  for pid in $OURS_PID $THEIRS_PID $UPSTREAM_PID ${OURS_PIDS//,/ } ${THEIRS_PIDS//,/ } $LB_PID; do
     stop_pid "$pid"
   done
   OURS_PID=
   THEIRS_PID=
   UPSTREAM_PID=
+  OURS_PIDS=
+  THEIRS_PIDS=
+  LB_PID=
 }
-trap 'stop_servers; remove_storage "storage removed"' EXIT
+stop_s3() {
+  if [ -n "$S3_DIR" ]; then
+    scripts/s3-server stop "$S3_DIR"
+    S3_DIR=
+  fi
+}
+trap 'stop_servers; stop_s3; remove_storage "storage removed"' EXIT
 
 wait_up() { # url
   for _ in $(seq 1 100); do
@@ -191,14 +239,29 @@ EOF
 }
 
 # Distribution's storage and listener, no auth: the upstream of the proxy workload.
-theirs_storage() { # storage port
+theirs_storage() { # storage (a folder, or with STORAGE=s3 a bucket) port
   cat <<EOF
 version: 0.1
 log:
   level: info
 storage:
+EOF
+  if [ "$STORAGE" = s3 ]; then
+    # Its redirects to presigned URLs are off: the load tool (as many clients behind a
+    # firewall) talks to the registry only, and ours serves the bytes itself.
+    cat <<EOF
+  s3:
+$(s3_keys "$1")
+  redirect:
+    disable: true
+EOF
+  else
+    cat <<EOF
   filesystem:
     rootdirectory: $1
+EOF
+  fi
+  cat <<EOF
   cache:
     blobdescriptor: inmemory
   delete:
@@ -206,6 +269,9 @@ storage:
 http:
   addr: 127.0.0.1:$2
 EOF
+  # Replicas must share the secret that signs the upload state they hand each other.
+  if [ "$STORAGE" = s3 ]; then echo "  secret: bench-shared-secret"; fi
+  return 0
 }
 
 # Our config for the gc workload: the storage and the grace period, which the server
@@ -222,9 +288,10 @@ storage:
 EOF
 }
 
-run_load() { # label port pid round workload [more flags]
+run_load() { # label port pid(s) round workload [more flags]; label: ours or distribution,
+  # with STORAGE=s3 followed by -r and the replica count
   local label=$1
-  case " $SERVERS " in *" $label "*) ;; *) return 0 ;; esac
+  case " $SERVERS " in *" ${label%-r[0-9]*} "*) ;; *) return 0 ;; esac
   load "$@"
 }
 
@@ -403,6 +470,152 @@ proxy_load() { # label port pid round phase repo [seed | more flags]
     --max-seconds "$((RUN_TIMEOUT - 10))" "${flags[@]}" "$@" | tee -a "$RESULTS" >&2 || true
 }
 
+# STORAGE=s3: the keys of both registries' `storage.s3` (the standard registry's names),
+# indented for the storage section, from the S3 server's env file (start_s3_servers).
+s3_keys() { # bucket
+  cat <<EOF
+    region: $S3_REGION
+    regionendpoint: $S3_ENDPOINT
+    bucket: $1
+    rootdirectory: /registry
+    accesskey: $S3_ACCESS_KEY
+    secretkey: $S3_SECRET_KEY
+    forcepathstyle: true
+    secure: false
+    v4auth: true
+    chunksize: $((S3_CHUNK_MIB * 1024 * 1024))
+EOF
+}
+
+# Creates the buckets, then warms the server up: a fresh RADOS Gateway serves its first
+# ~100 MiB at a fifth of its speed (pools and placement groups coming up), which would
+# be charged to whichever registry runs first.
+s3_buckets() { # name...
+  python3 - "$@" <<'EOF'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name=os.environ["S3_REGION"],
+                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+                  aws_secret_access_key=os.environ["S3_SECRET_KEY"])
+part = os.urandom(10 << 20)
+for bucket in sys.argv[1:]:
+    s3.create_bucket(Bucket=bucket)
+    for i in range(4):
+        key = f"warm-up-{i}"
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload,
+                                                          PartNumber=n, Body=part)["ETag"]}
+                 for n in (1, 2, 3)]
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload={"Parts": parts})
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.delete_object(Bucket=bucket, Key=key)
+EOF
+}
+
+# haproxy in front of each registry's replicas: one listener each, round robin per
+# request (no stickiness, no preference for the last server).
+lb_config() { # ours-port theirs-port ours-replica-ports theirs-replica-ports
+  cat <<EOF
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+EOF
+  local name port replicas i
+  for name in ours theirs; do
+    if [ "$name" = ours ]; then port=$1 replicas=$3; else port=$2 replicas=$4; fi
+    [ -n "$replicas" ] || continue
+    printf 'frontend %s\n  bind 127.0.0.1:%s\n  default_backend %s-replicas\n' "$name" "$port" "$name"
+    printf 'backend %s-replicas\n  balance roundrobin\n' "$name"
+    i=0
+    for port in $replicas; do
+      i=$((i + 1))
+      printf '  server r%s 127.0.0.1:%s\n' "$i" "$port"
+    done
+  done
+}
+
+# The S3 server of the whole run. Its start fails now and then on a busy machine (the
+# OSD quits: "wrong fsid", "unable to update_crush_device_class"): a few attempts.
+start_s3() {
+  local i
+  S3_DIR=$BENCH_DIR/s3
+  echo "starting the S3 server" >&2
+  for i in 1 2 3 4 5; do
+    if scripts/s3-server start "$S3_DIR" >/dev/null 2>>"$BENCH_DIR/s3.err"; then break; fi
+    scripts/s3-server stop "$S3_DIR"
+    if [ "$i" = 5 ]; then tail -n 20 "$BENCH_DIR/s3.err" >&2; return 1; fi
+    echo "the S3 server did not start; again" >&2
+  done
+  set -a
+  # shellcheck disable=SC1091 # written by scripts/s3-server
+  . "$S3_DIR/env"
+  set +a
+}
+
+# Empties the buckets and has radosgw free the space now (it keeps deleted data for
+# hours by default), so that the memory-backed store holds one replica count's data.
+s3_empty() { # bucket...
+  python3 - "$@" <<'EOF'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name=os.environ["S3_REGION"],
+                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+                  aws_secret_access_key=os.environ["S3_SECRET_KEY"])
+for bucket in sys.argv[1:]:
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for u in page.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+EOF
+  radosgw-admin -c "$S3_DIR/ceph.conf" gc process --include-all >/dev/null 2>&1 || true
+}
+
+# A bucket per registry on the run's S3 server, `replicas` replicas of each and haproxy
+# in front: OURS_PORT and THEIRS_PORT are haproxy's listeners.
+start_s3_servers() { # round replicas
+  local round=$1 n=$2 i port ours_ports='' theirs_ports='' pids=()
+  local tag=$round-r$n
+  s3_buckets "ours-$tag" "theirs-$tag"
+  { echo "storage:"; echo "  s3:"; s3_keys "ours-$tag"; echo "  delete:"; echo "    enabled: true"; } \
+    >"$BENCH_DIR/ours-$tag.yml"
+  for i in $(seq 1 "$n"); do
+    port=$(free_port)
+    "$OURS_BIN" serve --config "$BENCH_DIR/ours-$tag.yml" --addr "127.0.0.1:$port" \
+      --htpasswd "$BENCH_DIR/htpasswd" --realm bench >"$BENCH_DIR/ours-$tag-$i.log" 2>&1 &
+    pids+=($!)
+    wait_up "http://127.0.0.1:$port/v2/"
+    ours_ports+=" $port"
+  done
+  OURS_PIDS=$(IFS=,; echo "${pids[*]}")
+  pids=()
+  if [ "$has_theirs" = 1 ]; then
+    for i in $(seq 1 "$n"); do
+      port=$(free_port)
+      theirs_config "theirs-$tag" "$port" >"$BENCH_DIR/theirs-$tag-$i.yml"
+      # It panics at start on S3 when AWS_CA_BUNDLE is set.
+      env -u AWS_CA_BUNDLE "$THEIRS_BIN" serve "$BENCH_DIR/theirs-$tag-$i.yml" \
+        >"$BENCH_DIR/theirs-$tag-$i.log" 2>&1 &
+      pids+=($!)
+      wait_up "http://127.0.0.1:$port/v2/"
+      theirs_ports+=" $port"
+    done
+    THEIRS_PIDS=$(IFS=,; echo "${pids[*]}")
+  fi
+  OURS_PORT=$(free_port)
+  THEIRS_PORT=$(free_port)
+  lb_config "$OURS_PORT" "$THEIRS_PORT" "$ours_ports" "$theirs_ports" >"$BENCH_DIR/haproxy-$tag.cfg"
+  haproxy -db -f "$BENCH_DIR/haproxy-$tag.cfg" >"$BENCH_DIR/haproxy-$tag.log" 2>&1 &
+  LB_PID=$!
+  wait_up "http://127.0.0.1:$OURS_PORT/v2/"
+  if [ "$has_theirs" = 1 ]; then wait_up "http://127.0.0.1:$THEIRS_PORT/v2/"; fi
+}
+
 # The disk's speed moves with its host's load, and the pushes wait for it
 # (every blob is synced before the 201): it is measured before each workload.
 disk_probe() { # round workload
@@ -417,6 +630,7 @@ disk_probe() { # round workload
 # the rounds: the table sets the push targets against it.
 CEILING_BIN=$BENCH_DIR/bin/push-ceiling
 ceiling_probe() { # when
+  [ "$STORAGE" = filesystem ] || return 0
   case ",$WORKLOADS," in *,push-*) ;; *) return 0 ;; esac
   echo "push ceiling, $1" >&2
   "$CEILING_BIN" --dir "$BENCH_DIR" | tee -a "$BENCH_DIR/ceiling.jsonl" >&2 || true
@@ -426,6 +640,34 @@ ceiling_probe "before the rounds"
 
 case " $SERVERS " in *" distribution "*) has_theirs=1 ;; *) has_theirs=0 ;; esac
 IFS=, read -r -a workloads <<<"$WORKLOADS"
+if [ "$STORAGE" = s3 ]; then
+  IFS=, read -r -a replica_counts <<<"$REPLICAS"
+  start_s3
+  for round in $(seq 1 "$ROUNDS"); do
+    for replicas in "${replica_counts[@]}"; do
+      start_s3_servers "$round" "$replicas"
+      for workload in "${workloads[@]}"; do
+        # The machine may be shared: its load is kept with the figures.
+        echo "round $round, $replicas replica(s), before $workload: load average" \
+          "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$BENCH_DIR/loadavg.txt" >&2
+        if [ $((round % 2)) = 1 ]; then
+          run_load "ours-r$replicas" "$OURS_PORT" "$OURS_PIDS" "$round" "$workload"
+          run_load "distribution-r$replicas" "$THEIRS_PORT" "$THEIRS_PIDS" "$round" "$workload"
+        else
+          run_load "distribution-r$replicas" "$THEIRS_PORT" "$THEIRS_PIDS" "$round" "$workload"
+          run_load "ours-r$replicas" "$OURS_PORT" "$OURS_PIDS" "$round" "$workload"
+        fi
+      done
+      stop_servers
+      s3_empty "ours-$round-r$replicas" "theirs-$round-r$replicas"
+    done
+  done
+  echo "STORAGE=s3 ROUNDS=$ROUNDS SIZE_MIB=$SIZE_MIB CHUNK_MIB=$CHUNK_MIB DURATION=$DURATION" \
+    "S3_CHUNK_MIB=$S3_CHUNK_MIB REPLICAS=$REPLICAS"
+  python3 benches/table.py "$RESULTS"
+  cat "$BENCH_DIR/loadavg.txt"
+  exit 0
+fi
 for round in $(seq 1 "$ROUNDS"); do
   # The gc and proxy workloads bring their own servers; the others share the round's.
   others=0

@@ -51,6 +51,11 @@ def fmt(x):
 
 def main():
     runs = load(sys.argv[1])
+    if any(replicas_of(l) for _, l in runs):
+        print_s3(runs)
+        print_details(runs)
+        print_failed(runs)
+        return
     if any(w.startswith("gc-") for w, _ in runs):
         print_gc(runs)
     if any(w.startswith("proxy-") for w, _ in runs):
@@ -86,6 +91,13 @@ def main():
             ratio_text = f"{times(1 / ratio)} lower"
         print(f"| {workload} | {unit} | {fmt(ours_v)} | {fmt(theirs_v)} | {ratio_text} | "
               f"{', '.join(texts)} | {'yes' if met else '**no**'} |")
+    print_details(runs)
+    print_failed(runs)
+    if len(sys.argv) > 2:
+        print_ceiling(runs, sys.argv[2])
+
+
+def print_details(runs):
     rounds = max((len(v) for v in runs.values()), default=0)
     print(f"\nMedians of {rounds} round(s). Other figures (p50/p99, peak RSS of every workload):\n")
     print("| workload | server | p50 ms | p99 ms | peak RSS MiB |")
@@ -95,9 +107,88 @@ def main():
         p99, _ = median(runs, workload, label, "p99_ms")
         rss, _ = median(runs, workload, label, "peak_rss_mib")
         print(f"| {workload} | {label} | {fmt(p50)} | {fmt(p99)} | {fmt(rss)} |")
-    print_failed(runs)
-    if len(sys.argv) > 2:
-        print_ceiling(runs, sys.argv[2])
+
+
+# STORAGE=s3 (labels `ours-r3`, `distribution-r1`...): workload, metric, unit label,
+# scale, target against Distribution with as many replicas (ratio) or a bound (max).
+S3_ROWS = [
+    ("push-1g", "mb_s", "MB/s", 1, ("ratio", 2)),
+    ("push-4x256m", "mb_s", "MB/s", 1, ("ratio", 2)),
+    ("push-chunked", "mb_s", "MB/s", 1, ("ratio", 2)),
+    ("pull-1g", "mb_s", "MB/s", 1, ("ratio", 1)),
+    ("mixed-push", "images_s", "images/s", 1, None),
+    ("mixed-pull", "images_s", "images/s", 1, None),
+    ("push-4x256m", "peak_rss_mib", "peak RSS MiB per replica", 1, ("max", 64)),
+    ("mixed-pull", "peak_rss_mib", "peak RSS MiB per replica", 1, None),
+]
+# Three replicas against one on the mixed load, ours: at least this share.
+S3_SCALING = 0.9
+
+
+def replicas_of(label):
+    """The replica count of an S3 run's label (`ours-r3`: 3), else None."""
+    head, _, n = label.rpartition("-r")
+    return int(n) if head and n.isdigit() else None
+
+
+def print_s3(runs):
+    """Ours against Distribution on the same S3 server, for each replica count, and
+    each registry's replicas against one replica of it."""
+    counts = sorted({replicas_of(l) for _, l in runs if replicas_of(l)})
+    head = "| workload | metric |"
+    rule = "|---|---|"
+    for n in counts:
+        head += f" ours, {n} | Distribution, {n} | ours / Distribution, {n} |"
+        rule += "---:|---:|---:|"
+    print(head + " target | met |")
+    print(rule + "---|---|")
+    for workload, metric, unit, scale, target in S3_ROWS:
+        cells, met, seen = "", True, False
+        for n in counts:
+            ours, n_ours = median(runs, workload, f"ours-r{n}", metric)
+            theirs, n_theirs = median(runs, workload, f"distribution-r{n}", metric)
+            seen |= n_ours + n_theirs > 0
+            ratio = ours / theirs if ours is not None and theirs else None
+            if ratio is None:
+                ratio_text = "-"
+            elif metric == "peak_rss_mib":
+                ratio_text = f"{1 / ratio:.2f}× lower" if ratio <= 1 else f"{ratio:.2f}× higher"
+            else:
+                ratio_text = f"{ratio:.2f}×"
+            cells += f" {fmt(ours * scale if ours is not None else None)} | " \
+                     f"{fmt(theirs * scale if theirs is not None else None)} | {ratio_text} |"
+            if target and target[0] == "ratio":
+                met &= ratio is not None and ratio >= target[1]
+            elif target:
+                met &= ours is not None and ours * scale <= target[1]
+        if not seen:
+            continue
+        if target is None:
+            target_text, met_text = "", ""
+        elif target[0] == "ratio":
+            target_text, met_text = f"≥ {target[1]}× Distribution", "yes" if met else "**no**"
+        else:
+            target_text, met_text = f"≤ {target[1]}", "yes" if met else "**no**"
+        print(f"| {workload} | {unit} |{cells} {target_text} | {met_text} |")
+    if len(counts) < 2:
+        return
+    low, high = counts[0], counts[-1]
+    print(f"\n{high} replicas against {low} (images/s of the mixed load; ours: within "
+          f"{1 - S3_SCALING:.0%}):\n")
+    print(f"| workload | ours, {low} | ours, {high} | ours {high} / {low} | "
+          f"Distribution, {low} | Distribution, {high} | Distribution {high} / {low} | met |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for workload in ("mixed-push", "mixed-pull"):
+        row, share = f"| {workload} |", None
+        for who in ("ours", "distribution"):
+            a, _ = median(runs, workload, f"{who}-r{low}", "images_s")
+            b, _ = median(runs, workload, f"{who}-r{high}", "images_s")
+            r = b / a if a and b is not None else None
+            if who == "ours":
+                share = r
+            row += f" {fmt(a)} | {fmt(b)} | {f'{r:.2f}' if r is not None else '-'} |"
+        met = share is not None and share >= S3_SCALING
+        print(row + f" {'yes' if met else '**no**'} |")
 
 
 def print_failed(runs):

@@ -58,9 +58,11 @@ pub struct Args {
     #[arg(long, default_value = "registry")]
     pub label: String,
     /// PID of the server, to report its peak RSS (VmHWM, reset before each
-    /// workload when `/proc/<pid>/clear_refs` is writable).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// workload when `/proc/<pid>/clear_refs` is writable). Several, comma-separated,
+    /// for replicas behind a load balancer: the report gives the highest peak of any
+    /// one of them (the memory each replica must be given).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Seed of the blob contents; use a different one per run so every push
     /// stores new bytes.
     #[arg(long, default_value_t = 1)]

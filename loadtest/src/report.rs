@@ -73,18 +73,28 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Resets the peak RSS of `pid` to its current RSS (Linux: `clear_refs` 5).
-/// False when that is not possible (not root, another OS).
-pub fn reset_peak_rss(pid: Option<u32>) -> bool {
-    match pid {
-        Some(pid) => std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok(),
-        None => false,
-    }
+/// Resets the peak RSS of every process in `pids` to its current RSS (Linux:
+/// `clear_refs` 5). False when that is not possible for one of them (not root, another
+/// OS) or there is none.
+pub fn reset_peak_rss(pids: &[u32]) -> bool {
+    !pids.is_empty()
+        && pids
+            .iter()
+            .all(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
+}
+
+/// The highest peak RSS (`VmHWM`) of any process in `pids`, in KiB; `None` when one of
+/// them cannot be read (a replica that died is not a low peak).
+pub fn peak_rss_kib(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .map(|&pid| own_peak_rss_kib(pid))
+        .try_fold(None, |peak: Option<u64>, kib| Some(peak.max(Some(kib?))))
+        .flatten()
 }
 
 /// The peak RSS (`VmHWM`) of `pid` in KiB.
-pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+fn own_peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -115,6 +125,10 @@ mod tests {
 
     #[test]
     fn own_peak_rss_is_readable() {
-        assert!(peak_rss_kib(Some(std::process::id())).is_some_and(|k| k > 0));
+        let own = std::process::id();
+        assert!(peak_rss_kib(&[own]).is_some_and(|k| k > 0));
+        assert_eq!(peak_rss_kib(&[own, own]), peak_rss_kib(&[own]));
+        assert_eq!(peak_rss_kib(&[]), None);
+        assert_eq!(peak_rss_kib(&[own, u32::MAX]), None);
     }
 }

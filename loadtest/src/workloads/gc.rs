@@ -31,7 +31,7 @@ fn repo(i: u64, repos: u64) -> String {
 /// request, and the latency of each image's push.
 pub async fn fill(client: &Client, args: &Args) -> Result<Report, String> {
     let layers = Arc::new(UniqueBlobs::new(args.seed, args.gc_layer_bytes));
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Errors::default());
@@ -79,7 +79,7 @@ pub async fn fill(client: &Client, args: &Args) -> Result<Report, String> {
         requests: pushes * 5 + deletes,
         images: Some(pushes),
         latencies: pushed.latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         error: errors.summary(),
         ..Report::default()

@@ -29,7 +29,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Report, String> {
         args.get_user.as_deref().unwrap_or(&args.user),
         args.get_password.as_deref().unwrap_or(&args.password),
     );
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let issued = Arc::new(AtomicU64::new(0));
@@ -60,7 +60,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Report, String> {
         seconds: elapsed.as_secs_f64(),
         requests: latencies.len() as u64,
         latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         error: errors.summary(),
         ..Report::default()

@@ -142,7 +142,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Vec<Report>, String> {
             .map(|(i, kib)| UniqueBlobs::new(layer_seed(args.seed, i), layer_bytes(*kib)))
             .collect(),
     );
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let errors = Arc::new(Errors::default());
@@ -208,7 +208,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Vec<Report>, String> {
         pull.add(task.await.map_err(|e| e.to_string())?);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let peak = peak_rss_kib(args.server_pid);
+    let peak = peak_rss_kib(&args.server_pid);
     let error = errors.summary();
     let report = |name: &str, side: Side| Report {
         workload: name.into(),

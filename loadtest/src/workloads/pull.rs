@@ -21,7 +21,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Report, String> {
     } else {
         drop(data);
     }
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let mut latencies = Vec::new();
     let started = Instant::now();
     for _ in 0..args.pull_repeats.max(1) {
@@ -38,7 +38,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<Report, String> {
         seconds: elapsed.as_secs_f64(),
         requests: latencies.len() as u64,
         latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         ..Report::default()
     })

@@ -15,7 +15,7 @@ pub async fn one(client: &Client, args: &Args) -> Result<Report, String> {
     let data = random_bytes(args.seed, mib(args.size_mib));
     let digest = digest(&data);
     let bytes = data.len() as u64;
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     client.push_blob(REPO, &digest, data).await?;
     let elapsed = started.elapsed();
@@ -25,7 +25,7 @@ pub async fn one(client: &Client, args: &Args) -> Result<Report, String> {
         seconds: elapsed.as_secs_f64(),
         requests: 2,
         latencies: vec![elapsed],
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         ..Report::default()
     })
@@ -40,7 +40,7 @@ pub async fn concurrent(client: &Client, args: &Args) -> Result<Report, String> 
         })
         .collect();
     let bytes: u64 = blobs.iter().map(|(_, d)| d.len() as u64).sum();
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let tasks: Vec<_> = blobs
         .into_iter()
@@ -66,7 +66,7 @@ pub async fn concurrent(client: &Client, args: &Args) -> Result<Report, String> 
         seconds: elapsed.as_secs_f64(),
         requests: 8,
         latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         ..Report::default()
     })
@@ -78,7 +78,7 @@ pub async fn chunked(client: &Client, args: &Args) -> Result<Report, String> {
     let digest = digest(&data);
     let bytes = data.len() as u64;
     let chunk = mib(args.chunk_mib).max(1);
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let latencies = client.push_blob_chunked(REPO, &digest, data, chunk).await?;
     let elapsed = started.elapsed();
@@ -88,7 +88,7 @@ pub async fn chunked(client: &Client, args: &Args) -> Result<Report, String> {
         seconds: elapsed.as_secs_f64(),
         requests: latencies.len() as u64 + 2,
         latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         ..Report::default()
     })
