@@ -225,9 +225,11 @@ pub(crate) struct S3UploadWriter {
     keys: UploadKeys,
     state: UploadState,
     etag: String,
-    /// New bytes not yet sent as a part.
-    pending: Vec<Bytes>,
-    pending_len: u64,
+    /// New bytes not yet sent as a part, copied out of the request's frames into one
+    /// buffer of the part's size: the part is sent without another copy, and the frames
+    /// (and the read buffers they share) go as soon as they are copied. Memory per upload
+    /// is one part, not the frames plus their concatenation.
+    pending: BytesMut,
     /// Segments this writer consumed into a part: deleted after the state names the part.
     consumed: Vec<String>,
     checkpoint: Option<Bytes>,
@@ -246,8 +248,7 @@ impl S3UploadWriter {
             keys: UploadKeys::new(key),
             state,
             etag,
-            pending: Vec::new(),
-            pending_len: 0,
+            pending: BytesMut::new(),
             consumed: Vec::new(),
             checkpoint: None,
         })
@@ -264,7 +265,7 @@ impl S3UploadWriter {
             }
         };
         let mut pieces = read_tail(&self.client, &self.state.tail).await?;
-        pieces.append(&mut self.pending);
+        pieces.push(self.pending.split().freeze());
         let body = concat(pieces);
         let number = u16::try_from(self.state.parts.len() + 1).map_err(|_| {
             StorageError::io(&self.keys.state, std::io::Error::other("too many parts"))
@@ -277,19 +278,30 @@ impl S3UploadWriter {
         self.state.parts.push(Part { number, size, etag });
         self.consumed
             .extend(self.state.tail.drain(..).map(|segment| segment.key));
-        self.pending_len = 0;
         Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl BackendWriter for S3UploadWriter {
-    async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
-        self.pending_len += bytes.len() as u64;
-        self.pending.push(bytes);
-        let buffered = self.state.tail_size() + self.pending_len;
-        if buffered >= part_target(&self.client, self.state.size) {
-            self.send_part().await?;
+    async fn write(&mut self, mut bytes: Bytes) -> Result<(), StorageError> {
+        while !bytes.is_empty() {
+            let target = part_target(&self.client, self.state.size);
+            let room = target.saturating_sub(self.state.tail_size() + self.pending.len() as u64);
+            if room == 0 {
+                self.send_part().await?;
+                continue;
+            }
+            if self.pending.is_empty() {
+                // One allocation per part, never regrown.
+                self.pending
+                    .reserve(usize::try_from(room).unwrap_or(usize::MAX));
+            }
+            let take = usize::try_from(room).map_or(bytes.len(), |room| room.min(bytes.len()));
+            self.pending.extend_from_slice(&bytes.split_to(take));
+            if take as u64 == room {
+                self.send_part().await?;
+            }
         }
         Ok(())
     }
@@ -301,11 +313,11 @@ impl BackendWriter for S3UploadWriter {
     async fn commit(mut self: Box<Self>) -> Result<u64, StorageError> {
         let total: u64 = self.state.parts.iter().map(|p| p.size).sum::<u64>()
             + self.state.tail_size()
-            + self.pending_len;
-        if self.pending_len > 0 {
-            let offset = total - self.pending_len;
+            + self.pending.len() as u64;
+        if !self.pending.is_empty() {
+            let offset = total - self.pending.len() as u64;
             let key = self.keys.segment(offset);
-            let body = concat(std::mem::take(&mut self.pending));
+            let body = self.pending.split().freeze();
             let size = body.len() as u64;
             self.client.put(&key, body, PutCondition::None).await?;
             self.state.tail.push(Segment { key, size });
