@@ -95,7 +95,7 @@ async fn pull_once(client: Client, repo: String) -> Result<u64, String> {
 }
 
 pub async fn pull(client: &Client, args: &Args) -> Result<Report, String> {
-    let rss_reset = reset_peak_rss(args.server_pid);
+    let rss_reset = reset_peak_rss(&args.server_pid);
     let started = Instant::now();
     let pulls: Vec<_> = (0..args.pulls.max(1))
         .map(|_| {
@@ -131,7 +131,7 @@ pub async fn pull(client: &Client, args: &Args) -> Result<Report, String> {
         seconds: started.elapsed().as_secs_f64(),
         requests: latencies.len() as u64,
         latencies,
-        peak_rss_kib: peak_rss_kib(args.server_pid),
+        peak_rss_kib: peak_rss_kib(&args.server_pid),
         rss_reset,
         error: errors.summary(),
         ..Report::default()
