@@ -31,7 +31,7 @@ const VICTIMS_PER_DELETER: usize = 4;
 
 /// Pushers and victims share these repositories; pusher `i` uses `repo(i)`.
 fn repo(i: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         "shared/app".to_owned()
     } else {
         format!("team{}/app", i % 4)

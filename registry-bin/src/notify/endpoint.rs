@@ -95,7 +95,7 @@ impl Endpoint {
         if self.queue.try_send(Arc::clone(event)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(1000) {
                 tracing::warn!(endpoint = %self.settings.name, dropped, "notification queue full: events dropped");
             }
         }

@@ -390,7 +390,7 @@ mod tests {
         // Small and large frames, past several batches.
         let mut n = 0u32;
         while expected.len() < 12 * BUFFER + 1000 {
-            let len = if n % 7 == 0 {
+            let len = if n.is_multiple_of(7) {
                 300_000
             } else {
                 4_000 + (n as usize % 9) * 1000
