@@ -14,7 +14,9 @@ use std::time::Duration;
 use crate::haproxy::Haproxy;
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
-use crate::harness::{need, raw, Blob, Endpoint, Image, Layout, Registry, Scheme};
+use crate::harness::{
+    need, raw, run, run_retrying_once, Blob, Endpoint, Image, Layout, Registry, Scheme,
+};
 use crate::skopeo;
 use registry_storage::s3::client::S3Config;
 
@@ -126,16 +128,33 @@ fn image(seed: u64) -> Image {
     Image::build(seed, "amd64", [7 * 1024 * 1024, 20_000, 300_000])
 }
 
-fn push_and_pull(c: &Containers, ep: &Endpoint, work: &Path, repo: &str, seed: u64) -> Image {
+/// Pushes image `seed` into `repo` and pulls it back, comparing every blob. With
+/// `retry_on`, a push that fails saying so is run again once: what a CI job does when
+/// the replica serving its request was killed under it (the balancer answers that
+/// request 502, and skopeo does not retry a failed upload by itself).
+fn push_and_pull(
+    c: &Containers,
+    ep: &Endpoint,
+    work: &Path,
+    repo: &str,
+    seed: u64,
+    retry_on: Option<&str>,
+) -> Image {
     let image = image(seed);
     let src = Layout::of_image(&work.join(format!("src-{seed}")), "v1", &image);
-    skopeo::copy(
-        c,
-        "skopeo push through the balancer",
-        &["--retry-times", "3"],
-        &src.oci_ref("v1"),
-        &ep.docker_ref(repo, "v1"),
-    );
+    let push = |_| {
+        skopeo::copy_command(
+            c,
+            &["--retry-times", "3"],
+            &src.oci_ref("v1"),
+            &ep.docker_ref(repo, "v1"),
+        )
+    };
+    let step = "skopeo push through the balancer";
+    match retry_on {
+        Some(flake) => run_retrying_once(step, flake, push),
+        None => run(step, &mut push(1)),
+    };
     let out = Layout {
         dir: work.join(format!("out-{seed}")),
     };
@@ -157,7 +176,7 @@ fn skopeo_pushes_and_pulls_through_three_replicas() {
     let c = Containers::new(&ep);
     skopeo::login(&c);
     let work = workdir();
-    let image = push_and_pull(&c, &ep, work.path(), "s3/app", 1);
+    let image = push_and_pull(&c, &ep, work.path(), "s3/app", 1, None);
     for i in 0..3 {
         raw::assert_image(&cluster.replica(i), "s3/app", "v1", &image, "each replica");
         let served = cluster.replicas[i].as_ref().unwrap().requests();
@@ -308,6 +327,7 @@ fn start_pushes(
     work: &Path,
     repo: &str,
     first_seed: u64,
+    retry_on: Option<&'static str>,
 ) -> Vec<(u64, std::thread::JoinHandle<Image>)> {
     (0..3u64)
         .map(|n| {
@@ -315,7 +335,7 @@ fn start_pushes(
             let handle = std::thread::spawn(move || {
                 let c = Containers::new(&ep);
                 skopeo::login(&c);
-                push_and_pull(&c, &ep, &dir, &repo, first_seed + n)
+                push_and_pull(&c, &ep, &dir, &repo, first_seed + n, retry_on)
             });
             (n, handle)
         })
@@ -326,7 +346,13 @@ fn start_pushes(
 fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
     let mut cluster = Cluster::start(3);
     let work = workdir();
-    let pushes = start_pushes(&cluster.endpoint(), work.path(), "s3/killed", 10);
+    let pushes = start_pushes(
+        &cluster.endpoint(),
+        work.path(),
+        "s3/killed",
+        10,
+        Some("502 Bad Gateway"),
+    );
     std::thread::sleep(Duration::from_millis(700));
     cluster.kill(1);
     for (n, push) in pushes {
@@ -411,7 +437,7 @@ fn pushes_survive_the_object_store_restarting() {
         cmd.envs(env.iter().cloned());
     });
     let work = workdir();
-    let pushes = start_pushes(&registry.endpoint, work.path(), "s3/restart", 20);
+    let pushes = start_pushes(&registry.endpoint, work.path(), "s3/restart", 20, None);
     std::thread::sleep(Duration::from_millis(500));
     s3.restart_gateway();
     for (n, push) in pushes {

@@ -3,6 +3,8 @@
 //! pulled byte is compared with the source), copy between repositories
 //! (a cross-repository mount), tag listing and delete.
 
+use std::process::Command;
+
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
 use crate::harness::{
@@ -23,13 +25,19 @@ fn creds() -> String {
 /// `skopeo copy --preserve-digests` with the registry side authenticated
 /// through the auth file `skopeo login` wrote.
 pub(crate) fn copy(c: &Containers, step: &str, extra: &[&str], from: &str, to: &str) {
+    run(step, &mut copy_command(c, extra, from, to));
+}
+
+/// The command [`copy`] runs.
+pub(crate) fn copy_command(c: &Containers, extra: &[&str], from: &str, to: &str) -> Command {
     let mut cmd = c.skopeo();
     cmd.args(["copy", "--preserve-digests"]).args(extra);
     for prefix in ["src-", "dest-"] {
         cmd.args(c.tls(prefix));
     }
     cmd.arg("--authfile").arg(c.auth_file());
-    run(step, cmd.args([from, to]));
+    cmd.args([from, to]);
+    cmd
 }
 
 pub(crate) fn login(c: &Containers) {
