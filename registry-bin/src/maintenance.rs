@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use registry_core::gc::Usage;
-use registry_storage::{GcOptions, GcReport, Store};
+use registry_storage::{Eviction, GcOptions, GcReport, Store};
 
 use crate::cli::GcArgs;
 use crate::config::{GcSettings, Settings};
@@ -22,7 +22,14 @@ pub fn options(gc: &GcSettings, dry_run: bool, delete_untagged: bool) -> GcOptio
         retention: gc.retention.clone(),
         delete_untagged,
         dry_run,
-        evict: gc.evict.clone(),
+        evict: gc
+            .evict
+            .iter()
+            .map(|rule| Eviction {
+                prefix: rule.prefix.clone(),
+                after: rule.after,
+            })
+            .collect(),
     }
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 use registry_auth::{AccessRules, Action, Pattern, Rule};
 
 use registry_core::gc::RetentionPolicies;
-use registry_storage::Eviction;
 
 use super::s3::S3Settings;
 use super::{AccessRuleConfig, Config, ConfigError, GcConfig, Span, TlsConfig, UpstreamSettings};
@@ -166,7 +165,18 @@ pub struct GcSettings {
     /// The validated retention policies.
     pub retention: RetentionPolicies,
     /// The pull-through cache's eviction rules (`proxy.upstreams[].evict`).
-    pub evict: Vec<Eviction>,
+    pub evict: Vec<EvictRule>,
+}
+
+/// One upstream's eviction rule: what is cached under `prefix` and not pulled for
+/// `after` goes. Plain data, so this module stays free of the storage crate (the fuzz
+/// target compiles it alone); garbage collection takes it as `registry_storage::Eviction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvictRule {
+    /// The upstream's repository prefix.
+    pub prefix: String,
+    /// The window.
+    pub after: Duration,
 }
 
 impl GcSettings {
@@ -205,7 +215,7 @@ impl GcSettings {
         self.evict = upstreams
             .iter()
             .filter_map(|u| {
-                Some(Eviction {
+                Some(EvictRule {
                     prefix: u.prefix.as_ref()?.to_string(),
                     after: u.evict?,
                 })
