@@ -352,17 +352,12 @@ pub async fn get(
             .blob(&remote, &digest.to_string(), true)
             .await
             .map_err(|e| target.unavailable(shared, &e))?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(ErrorCode::BlobUnknown.into()),
-            status => {
-                return Err(target.failure(
-                    shared,
-                    502,
-                    &format!("answered HTTP {status} to a blob HEAD"),
-                ))
-            }
-        }
+        target.expect_found(
+            shared,
+            response.status(),
+            ErrorCode::BlobUnknown,
+            "a blob HEAD",
+        )?;
         if !shared.read_only && shared.store.blob_size(digest).await?.is_some() {
             shared.store.link_blob(name, digest).await?;
             shared.metrics.proxy.record(label, ProxyEvent::Hit);

@@ -237,17 +237,12 @@ async fn fetch(
         .manifest(&remote, reference, accept, false)
         .await
         .map_err(|e| target.unavailable(shared, &e))?;
-    match response.status() {
-        StatusCode::OK => {}
-        StatusCode::NOT_FOUND => return Err(ErrorCode::ManifestUnknown.into()),
-        status => {
-            return Err(target.failure(
-                shared,
-                502,
-                &format!("answered HTTP {status} to a manifest GET"),
-            ))
-        }
-    }
+    target.expect_found(
+        shared,
+        response.status(),
+        ErrorCode::ManifestUnknown,
+        "a manifest GET",
+    )?;
     let content_type = response
         .headers()
         .get(http::header::CONTENT_TYPE)

@@ -117,6 +117,24 @@ impl Target<'_> {
             .into()
     }
 
+    /// `Ok` for an upstream's 200; `unknown` (404 to the client) for its 404; otherwise a
+    /// 502 naming the upstream, its status and `request` ("a blob HEAD").
+    fn expect_found(
+        &self,
+        shared: &Shared,
+        status: http::StatusCode,
+        unknown: ErrorCode,
+        request: &str,
+    ) -> Result<(), ApiError> {
+        match status {
+            http::StatusCode::OK => Ok(()),
+            http::StatusCode::NOT_FOUND => Err(unknown.into()),
+            status => {
+                Err(self.failure(shared, 502, &format!("answered HTTP {status} to {request}")))
+            }
+        }
+    }
+
     /// The error for a failed upstream request.
     fn unavailable(&self, shared: &Shared, error: &UpstreamError) -> ApiError {
         let status = match error {
