@@ -17,8 +17,8 @@ use bytes::Bytes;
 use super::client::{PutCondition, S3Client};
 use super::upload::{self, S3UploadWriter};
 use crate::backend::{
-    check_key, check_prefix, read_window, Backend, BackendWriter, ByteStream, ObjectEntry,
-    ObjectMeta, UploadStatus, TEMP_PREFIX,
+    check_key, check_prefix, Backend, BackendWriter, ByteStream, ObjectEntry, ObjectMeta,
+    UploadStatus, TEMP_PREFIX,
 };
 use crate::error::StorageError;
 
@@ -108,21 +108,12 @@ impl Backend for S3Backend {
         len: Option<u64>,
     ) -> Result<ByteStream, StorageError> {
         check_key(key)?;
-        // The size first: a range past the end is cut there, and an empty window needs
-        // no GET (S3 answers 416 to a range that starts at the end).
-        let info = self
-            .client
-            .head(key)
-            .await?
-            .ok_or_else(|| StorageError::NotFound {
-                key: key.to_owned(),
-            })?;
-        let (start, end) = read_window(info.size, offset, len);
-        if start == end {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
+        // One ranged GET: S3 cuts a range at the end of the object, and the client turns
+        // a range starting at or past the end (416) into an empty stream (an empty window
+        // costs a HEAD, so absence is still reported).
+        let end = len.map(|len| offset.saturating_add(len));
         self.client
-            .get_range(key, start, Some(end))
+            .get_range(key, offset, end)
             .await?
             .ok_or_else(|| StorageError::NotFound {
                 key: key.to_owned(),
