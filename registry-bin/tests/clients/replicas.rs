@@ -1,8 +1,9 @@
 //! Three `registry` processes on one S3 bucket behind a real load balancer (Debian's
 //! haproxy, round robin, a new choice of replica per request, no stickiness): skopeo
 //! pushes and pulls through it, an upload's requests land on every replica in turn, a
-//! tag pushed through one replica is read by the others at once, and a replica killed
-//! mid-upload or mid-push loses nothing acknowledged.
+//! tag pushed through one replica is read by the others at once, a replica killed
+//! mid-upload or mid-push loses nothing acknowledged, and a rolling update (replicas
+//! added, removed and stopped) under pushes fails none of them.
 //!
 //! The S3 server is the one `scripts/test` starts (`scripts/s3-server`); each test makes
 //! a bucket of its own.
@@ -15,7 +16,7 @@ use crate::haproxy::Haproxy;
 use crate::harness::containers::Containers;
 use crate::harness::server::workdir;
 use crate::harness::{
-    need, raw, run, run_retrying_once, Blob, Endpoint, Image, Layout, Registry, Scheme,
+    need, raw, run_retrying_once, Blob, Endpoint, Image, Layout, Registry, Scheme,
 };
 use crate::skopeo;
 use registry_storage::s3::client::S3Config;
@@ -28,19 +29,15 @@ struct Cluster {
     /// `None` once killed.
     replicas: Vec<Option<Registry>>,
     balancer: Haproxy,
+    /// The storage environment every replica gets.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Cluster {
     /// `n` replicas on a new bucket, behind haproxy.
     fn start(n: usize) -> Cluster {
         let env = s3_storage_env(&new_bucket());
-        let replicas: Vec<Option<Registry>> = (0..n)
-            .map(|_| {
-                Some(Registry::start_with(Scheme::Http, |_, cmd| {
-                    cmd.envs(env.iter().cloned());
-                }))
-            })
-            .collect();
+        let replicas: Vec<Option<Registry>> = (0..n).map(|_| Some(replica(&env))).collect();
         let backends: Vec<String> = replicas
             .iter()
             .flatten()
@@ -48,7 +45,11 @@ impl Cluster {
             .collect();
         need("haproxy", "haproxy");
         let balancer = Haproxy::start(&backends, true);
-        Cluster { replicas, balancer }
+        Cluster {
+            replicas,
+            balancer,
+            env,
+        }
     }
 
     /// Clients' way in: the load balancer.
@@ -73,6 +74,30 @@ impl Cluster {
     fn kill(&mut self, i: usize) {
         drop(self.replicas[i].take());
     }
+
+    /// One step of a rolling update: a new replica joins the balancer once it answers,
+    /// then replica `old` leaves it and gets SIGTERM (and must exit cleanly). Returns
+    /// the new replica's index.
+    fn replace(&mut self, old: usize) -> usize {
+        let new = self.replicas.len();
+        let registry = replica(&self.env);
+        self.balancer
+            .add(&format!("r{new}"), &registry.endpoint.host);
+        self.replicas.push(Some(registry));
+        self.balancer.remove(&format!("r{old}"));
+        self.replicas[old]
+            .take()
+            .expect("replica is running")
+            .terminate();
+        new
+    }
+}
+
+/// A registry process with the storage of `env`.
+fn replica(env: &[(&'static str, String)]) -> Registry {
+    Registry::start_with(Scheme::Http, |_, cmd| {
+        cmd.envs(env.iter().cloned());
+    })
 }
 
 /// A new bucket on the S3 server of the tests.
@@ -128,17 +153,17 @@ fn image(seed: u64) -> Image {
     Image::build(seed, "amd64", [7 * 1024 * 1024, 20_000, 300_000])
 }
 
-/// Pushes image `seed` into `repo` and pulls it back, comparing every blob. With
-/// `retry_on`, a push that fails saying so is run again once: what a CI job does when
-/// the replica serving its request was killed under it (the balancer answers that
-/// request 502, and skopeo does not retry a failed upload by itself).
+/// Pushes image `seed` into `repo` and pulls it back, comparing every blob. A push that
+/// fails saying one of `retry_on` is run again once: what a CI job does when the
+/// replica serving its request was killed under it (skopeo does not retry a failed
+/// upload by itself).
 fn push_and_pull(
     c: &Containers,
     ep: &Endpoint,
     work: &Path,
     repo: &str,
     seed: u64,
-    retry_on: Option<&str>,
+    retry_on: &[&str],
 ) -> Image {
     let image = image(seed);
     let src = Layout::of_image(&work.join(format!("src-{seed}")), "v1", &image);
@@ -151,10 +176,7 @@ fn push_and_pull(
         )
     };
     let step = "skopeo push through the balancer";
-    match retry_on {
-        Some(flake) => run_retrying_once(step, flake, push),
-        None => run(step, &mut push(1)),
-    };
+    run_retrying_once(step, retry_on, push);
     let out = Layout {
         dir: work.join(format!("out-{seed}")),
     };
@@ -176,7 +198,7 @@ fn skopeo_pushes_and_pulls_through_three_replicas() {
     let c = Containers::new(&ep);
     skopeo::login(&c);
     let work = workdir();
-    let image = push_and_pull(&c, &ep, work.path(), "s3/app", 1, None);
+    let image = push_and_pull(&c, &ep, work.path(), "s3/app", 1, &[]);
     for i in 0..3 {
         raw::assert_image(&cluster.replica(i), "s3/app", "v1", &image, "each replica");
         let served = cluster.replicas[i].as_ref().unwrap().requests();
@@ -327,7 +349,7 @@ fn start_pushes(
     work: &Path,
     repo: &str,
     first_seed: u64,
-    retry_on: Option<&'static str>,
+    retry_on: &'static [&'static str],
 ) -> Vec<(u64, std::thread::JoinHandle<Image>)> {
     (0..3u64)
         .map(|n| {
@@ -351,7 +373,13 @@ fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
         work.path(),
         "s3/killed",
         10,
-        Some("502 Bad Gateway"),
+        // The balancer answers 502 to a request the killed replica was answering,
+        // or closes the connection of one it was still reading.
+        &[
+            "502 Bad Gateway",
+            "use of closed network connection",
+            "connection reset by peer",
+        ],
     );
     std::thread::sleep(Duration::from_millis(700));
     cluster.kill(1);
@@ -437,7 +465,7 @@ fn pushes_survive_the_object_store_restarting() {
         cmd.envs(env.iter().cloned());
     });
     let work = workdir();
-    let pushes = start_pushes(&registry.endpoint, work.path(), "s3/restart", 20, None);
+    let pushes = start_pushes(&registry.endpoint, work.path(), "s3/restart", 20, &[]);
     std::thread::sleep(Duration::from_millis(500));
     s3.restart_gateway();
     for (n, push) in pushes {
@@ -449,5 +477,48 @@ fn pushes_survive_the_object_store_restarting() {
             &image,
             "after the restart",
         );
+    }
+}
+
+/// A rolling update as Kubernetes makes one, three times over (a new replica joins the
+/// Service, then an old one leaves it and is stopped with SIGTERM), while two skopeo
+/// clients push and pull image after image through the balancer: not one push or pull
+/// may fail, and every image pushed is then read whole from the new replicas alone.
+#[test]
+fn a_rolling_update_under_pushes_fails_nothing() {
+    let mut cluster = Cluster::start(3);
+    let work = workdir();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pushers: Vec<_> = (0..2u64)
+        .map(|n| {
+            let (ep, dir, done) = (cluster.endpoint(), work.path().to_path_buf(), done.clone());
+            std::thread::spawn(move || {
+                let c = Containers::new(&ep);
+                skopeo::login(&c);
+                let mut pushed = Vec::new();
+                for seed in (100 * (n + 1)).. {
+                    let repo = format!("s3/rolling{seed}");
+                    pushed.push((repo.clone(), push_and_pull(&c, &ep, &dir, &repo, seed, &[])));
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                pushed
+            })
+        })
+        .collect();
+    let new: Vec<usize> = (0..3)
+        .map(|old| {
+            std::thread::sleep(Duration::from_millis(500));
+            cluster.replace(old)
+        })
+        .collect();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for pusher in pushers {
+        for (repo, image) in pusher.join().expect("every push and pull succeeds") {
+            for &i in &new {
+                raw::assert_image(&cluster.replica(i), &repo, "v1", &image, "after the update");
+            }
+        }
     }
 }

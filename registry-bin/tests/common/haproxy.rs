@@ -1,12 +1,18 @@
 //! Debian's haproxy in front of several registries: round robin in http mode, so every
 //! request (also on a kept-alive connection) picks a replica of its own; a replica that
-//! stops answering is taken out after one failed check. Included with
+//! stops answering is taken out after one failed check. Replicas join and leave through
+//! haproxy's runtime API (its admin socket), as endpoints of a Kubernetes Service change
+//! during a rolling update. Included with
 //! `#[path = ".../common/haproxy.rs"] mod haproxy;`.
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How often a replica is checked, and when it is taken out or back in.
+const CHECKS: &str = "check inter 200ms fall 1 rise 2";
 
 /// haproxy in the foreground on a free loopback port; killed on drop.
 #[derive(Debug)]
@@ -29,11 +35,13 @@ impl Haproxy {
         let servers: String = backends
             .iter()
             .enumerate()
-            .map(|(i, host)| format!("  server r{i} {host} check inter 200ms fall 1 rise 2\n"))
+            .map(|(i, host)| format!("  server r{i} {host} {CHECKS}\n"))
             .collect();
+        let admin = dir.path().join("admin.sock");
+        let admin = admin.display();
         let mode = if http { "http" } else { "tcp" };
         let config = format!(
-            "global\n  maxconn 512\n\
+            "global\n  maxconn 512\n  stats socket {admin} mode 600 level admin\n\
              defaults\n  mode {mode}\n  timeout connect 2s\n  timeout client 120s\n  \
              timeout server 120s\n  retries 2\n  option redispatch\n\
              frontend registry\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
@@ -63,6 +71,50 @@ impl Haproxy {
             host,
             _dir: dir,
         }
+    }
+}
+
+impl Haproxy {
+    /// One command on the admin socket; its answer.
+    fn command(&self, command: &str) -> String {
+        let mut socket =
+            std::os::unix::net::UnixStream::connect(self._dir.path().join("admin.sock"))
+                .expect("haproxy's admin socket");
+        socket.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    /// Adds the replica at `host` as server `name`, and waits until its checks pass
+    /// and it takes requests.
+    pub fn add(&self, name: &str, host: &str) {
+        for command in [
+            format!("add server replicas/{name} {host} {CHECKS}"),
+            format!("enable health replicas/{name}"),
+            format!("enable server replicas/{name}"),
+        ] {
+            let answer = self.command(&command);
+            assert!(
+                answer.trim().is_empty() || answer.contains("New server registered"),
+                "{command}: {answer}"
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .command("show stat")
+            .lines()
+            .any(|line| line.starts_with(&format!("replicas,{name},")) && line.contains(",UP,"))
+        {
+            assert!(Instant::now() < deadline, "{name} did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Takes server `name` out: no new request goes to it, the ones it serves go on.
+    pub fn remove(&self, name: &str) {
+        let answer = self.command(&format!("disable server replicas/{name}"));
+        assert!(answer.trim().is_empty(), "disable {name}: {answer}");
     }
 }
 

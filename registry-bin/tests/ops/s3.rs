@@ -1,5 +1,5 @@
 //! S3 storage at start-up: `registry config check` and `registry serve` say exactly what
-//! is wrong with the bucket (missing, credentials refused, endpoint unreachable) and
+//! is wrong with the bucket (missing, credentials refused, endpoint unreachable, clock skew) and
 //! check a good one, against the S3 server `scripts/test` starts.
 
 use std::process::Output;
@@ -101,4 +101,29 @@ async fn config_check_names_what_is_wrong_with_the_bucket() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("no-such-bucket-here"), "{}", text(&out));
+}
+
+/// A clock two hours ahead (libfaketime's `faketime`, which only this process sees): the
+/// S3 server refuses the signatures' time, and `config check` names the clocks.
+#[tokio::test]
+async fn config_check_names_clock_skew() {
+    let dir = workdir();
+    let good = s3_env::config("x", "");
+    let (_, secret, _) = good.credentials.clone().unwrap();
+    let bucket = s3_env::unique_bucket();
+    s3_env::client_in(&bucket, "").await;
+    let config = s3_config(dir.path(), good.endpoint.as_str(), &bucket, &secret);
+
+    let out = std::process::Command::new("faketime")
+        .args(["-f", "+2h"])
+        .arg(env!("CARGO_BIN_EXE_registry"))
+        .args(["config", "check"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faketime (Debian package faketime) runs");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("clock skew"), "{}", text(&out));
+    // The same config passes with the right time: the clock was the only fault.
+    assert!(check(&config).status.success());
 }

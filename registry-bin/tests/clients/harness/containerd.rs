@@ -127,7 +127,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     /// reference `remote` gives for each attempt (1, then 2 after the flake).
     pub fn push_attempts(&self, step: &str, local: &str, remote: impl Fn(u32) -> String) -> String {
         let flake = "rpc error: code = Internal desc = unexpected EOF";
-        run_retrying_once(step, flake, |attempt| {
+        run_retrying_once(step, &[flake], |attempt| {
             let mut cmd = self.remote("push");
             cmd.arg(remote(attempt)).arg(local);
             cmd

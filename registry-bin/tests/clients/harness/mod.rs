@@ -77,14 +77,15 @@ pub fn run(step: &str, cmd: &mut Command) -> String {
     succeeded(step, &output(step, cmd))
 }
 
-/// Like [`run`], but a first failure whose stderr contains `flake` (a known
-/// failure of the client itself, not of the registry) is retried once. Any
-/// other failure, or a second one, fails the test. `cmd` gets the attempt's
-/// number (1, then 2), so a retry can differ from the first try.
-pub fn run_retrying_once(step: &str, flake: &str, cmd: impl Fn(u32) -> Command) -> String {
+/// Like [`run`], but a first failure whose stderr contains one of `flakes` (a
+/// known failure of the client itself, or of a replica the test killed, not of
+/// the registry) is retried once. Any other failure, or a second one, fails the
+/// test. `cmd` gets the attempt's number (1, then 2), so a retry can differ
+/// from the first try.
+pub fn run_retrying_once(step: &str, flakes: &[&str], cmd: impl Fn(u32) -> Command) -> String {
     let first = output(step, &mut cmd(1));
     let stderr = String::from_utf8_lossy(&first.stderr);
-    if first.status.success() || !stderr.contains(flake) {
+    if first.status.success() || !flakes.iter().any(|flake| stderr.contains(flake)) {
         return succeeded(step, &first);
     }
     eprintln!("{step}: retrying once after a known client flake:\n{stderr}");
@@ -138,13 +139,13 @@ fn only_the_named_flake_is_retried_and_only_once() {
     let dir = server::workdir();
     let runs = |m: &std::path::Path| std::fs::read_to_string(m).unwrap().lines().count();
     let flake = dir.path().join("flake");
-    run_retrying_once("flake", "known flake", |_| {
+    run_retrying_once("flake", &["known flake"], |_| {
         flaky_once(&flake, "a known flake")
     });
     assert_eq!(runs(&flake), 2);
     let other = dir.path().join("other");
     let failed = std::panic::catch_unwind(|| {
-        run_retrying_once("other", "known flake", |_| {
+        run_retrying_once("other", &["known flake"], |_| {
             flaky_once(&other, "a real error")
         })
     });

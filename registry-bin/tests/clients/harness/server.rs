@@ -272,6 +272,23 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Stops every process with SIGTERM, as Kubernetes stops a pod, and checks that each
+    /// exits cleanly once it has served what it had in hand.
+    pub fn terminate(mut self) {
+        for child in &mut self.children {
+            let sent = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            assert!(sent.success(), "kill -TERM {}", child.id());
+            let status = child.wait().unwrap();
+            assert!(status.success(), "exit status after SIGTERM: {status}");
+        }
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         for child in &mut self.children {
