@@ -63,9 +63,10 @@ case "$STORAGE" in
 esac
 ROUNDS=${ROUNDS:-3}
 WORKLOADS=${WORKLOADS:-$default_workloads}
-# STORAGE=s3: the replica counts, and the multipart part size (chunksize) of both.
+# STORAGE=s3: the replica counts, and the multipart part size (chunksize) of both;
+# empty: each registry's default (ours 5 MiB, Distribution's 10 MiB).
 REPLICAS=${REPLICAS:-1,3}
-S3_CHUNK_MIB=${S3_CHUNK_MIB:-10}
+S3_CHUNK_MIB=${S3_CHUNK_MIB:-}
 SIZE_MIB=${SIZE_MIB:-1024}
 CHUNK_MIB=${CHUNK_MIB:-10}
 DURATION=${DURATION:-10}
@@ -483,8 +484,8 @@ s3_keys() { # bucket
     forcepathstyle: true
     secure: false
     v4auth: true
-    chunksize: $((S3_CHUNK_MIB * 1024 * 1024))
 EOF
+  if [ -n "$S3_CHUNK_MIB" ]; then echo "    chunksize: $((S3_CHUNK_MIB * 1024 * 1024))"; fi
 }
 
 # Creates the buckets, then warms the server up: a fresh RADOS Gateway serves its first
