@@ -15,7 +15,7 @@ use crate::spawn;
 
 /// Request lines are not logged (the load tests make thousands); start-up
 /// lines and every warning are.
-const LOG_FILTER: &str = "warn,registry_bin::app=info";
+pub const LOG_FILTER: &str = "warn,registry_bin::app=info";
 /// Per request of the test clients.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one `registry` command may take before the test kills it.
@@ -37,6 +37,15 @@ pub struct GcConfig<'a> {
 impl GcConfig<'_> {
     /// The whole config file for storage at `root`.
     pub fn render(&self, root: &Path) -> String {
+        self.render_on(&format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            root.display()
+        ))
+    }
+
+    /// The whole config file with `storage`, a driver's section indented under
+    /// `storage:` (e.g. `  s3:\n    bucket: ...\n`).
+    pub fn render_on(&self, storage: &str) -> String {
         let mut gc = format!("    delay: {}ms\n", self.delay.as_millis());
         if let Some(interval) = self.interval {
             gc += &format!("    interval: {interval}\n");
@@ -53,8 +62,7 @@ impl GcConfig<'_> {
             ""
         };
         format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  gc:\n{gc}http:\n  addr: 127.0.0.1:0\n{debug}",
-            root.display()
+            "version: 0.1\nlog:\n  level: info\nstorage:\n{storage}  gc:\n{gc}http:\n  addr: 127.0.0.1:0\n{debug}"
         )
     }
 

@@ -11,7 +11,8 @@
 //! - `images`: image contents, pushes as clients make them, verified pulls;
 //! - `walk`: a check of the storage tree that does not use the registry's code;
 //! - `load`: pushers, mounters and a deleter, with the ledger of what was acknowledged;
-//! - `cli`, `schedule`, `retention`, `stress`, `sigkill`: the tests.
+//! - `cli`, `schedule`, `retention`, `stress`, `sigkill`: the tests;
+//! - `replicas`: the stress load on three replicas sharing an S3 bucket (issue 15).
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,11 +20,15 @@
 mod client;
 #[path = "../common/disk.rs"]
 mod disk;
+#[path = "../common/haproxy.rs"]
+mod haproxy;
 #[allow(dead_code, unused_imports)]
 #[path = "../ops/harness.rs"]
 mod harness;
 #[path = "../common/rng.rs"]
 mod rng;
+#[path = "../../../registry-storage/tests/s3_env/mod.rs"]
+mod s3_env;
 #[path = "../common/spawn.rs"]
 mod spawn;
 #[path = "../common/test_ca.rs"]
@@ -35,6 +40,7 @@ mod load;
 mod walk;
 
 mod cli;
+mod replicas;
 mod retention;
 mod schedule;
 mod sigkill;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client::Client;
 use crate::disk;
 use crate::fixture::{metric, registry, registry_ok, seeded, GcConfig, Registry};
 use crate::images::pull_verified;
@@ -80,7 +81,7 @@ async fn pushes_mounts_deletes_and_passes_race_without_losing_anything() {
 
 /// `registry gc` (every other one with `--delete-untagged`) again and again
 /// until `stop`; how each ended, e.g. `exit 0`, `exit 2: no blob data swept`.
-async fn gc_loop(config: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
+pub async fn gc_loop(config: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
     let mut ends = BTreeMap::new();
     for n in 0..500 {
         if stop.load(Ordering::Relaxed) {
@@ -121,12 +122,27 @@ pub async fn settle_and_verify(registry: &Registry, gc: &GcConfig<'_>, ledger: &
     let (files, problems) = disk::BlobCheck::default().run(&registry.root);
     assert!(problems.is_empty(), "{problems:#?}");
 
+    let live = survivors_pull_whole(&registry.client, ledger).await;
+    let (live_bytes, disk_bytes) = assert_live_set_kept(&live, &registry.blobs(), &out);
+    format!(
+        "{} images acknowledged, {} survived; live set {} blobs {live_bytes} B, on disk {files} blobs {disk_bytes} B; tree {} repositories {} tags {} manifests",
+        ledger.pushed.len(),
+        ledger.survivors().len(),
+        live.len(),
+        tree.repositories,
+        tree.tags,
+        tree.manifests
+    )
+}
+
+/// Every acknowledged image nothing was asked to delete still reads by its tag and
+/// pulls completely, every byte verified. Returns the blobs they hold: digest to size.
+pub async fn survivors_pull_whole(client: &Client, ledger: &Ledger) -> BTreeMap<String, u64> {
     let survivors = ledger.survivors();
     assert!(
         !survivors.is_empty(),
         "nothing survived: the load meant nothing"
     );
-    let client = &registry.client;
     let mut seen = HashSet::new();
     let mut live: BTreeMap<String, u64> = BTreeMap::new();
     for image in &survivors {
@@ -143,21 +159,22 @@ pub async fn settle_and_verify(registry: &Registry, gc: &GcConfig<'_>, ledger: &
         assert_eq!(read, image.objects, "{name}");
         live.extend(read);
     }
-    let on_disk = registry.blobs();
-    let missing: Vec<&String> = live.keys().filter(|d| !on_disk.contains_key(*d)).collect();
-    assert!(missing.is_empty(), "live blobs not on disk: {missing:?}");
-    let (live_bytes, disk_bytes) = (live.values().sum::<u64>(), on_disk.values().sum::<u64>());
+    live
+}
+
+/// Every live blob is stored, and the stored blob bytes are at most 10% more than the
+/// live set's (what the last pass, `last_pass`, left). Returns both byte counts.
+pub fn assert_live_set_kept(
+    live: &BTreeMap<String, u64>,
+    stored: &BTreeMap<String, u64>,
+    last_pass: &str,
+) -> (u64, u64) {
+    let missing: Vec<&String> = live.keys().filter(|d| !stored.contains_key(*d)).collect();
+    assert!(missing.is_empty(), "live blobs not stored: {missing:?}");
+    let (live_bytes, stored_bytes) = (live.values().sum::<u64>(), stored.values().sum::<u64>());
     assert!(
-        disk_bytes <= live_bytes + live_bytes / 10,
-        "{disk_bytes} B of blobs on disk for a live set of {live_bytes} B; final pass:\n{out}"
+        stored_bytes <= live_bytes + live_bytes / 10,
+        "{stored_bytes} B of blobs stored for a live set of {live_bytes} B; last pass:\n{last_pass}"
     );
-    format!(
-        "{} images acknowledged, {} survived; live set {} blobs {live_bytes} B, on disk {files} blobs {disk_bytes} B; tree {} repositories {} tags {} manifests",
-        ledger.pushed.len(),
-        survivors.len(),
-        live.len(),
-        tree.repositories,
-        tree.tags,
-        tree.manifests
-    )
+    (live_bytes, stored_bytes)
 }
