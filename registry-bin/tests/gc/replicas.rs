@@ -8,8 +8,6 @@
 //! The S3 server is the one `scripts/test` starts (`scripts/s3-server`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use registry_storage::s3::client::S3Client;
@@ -18,12 +16,8 @@ use crate::client::Client;
 use crate::fixture::{registry_ok, seeded, GcConfig, LOG_FILTER, TIMEOUT};
 use crate::haproxy::Haproxy;
 use crate::harness::Binary;
-use crate::load::Load;
 use crate::s3_env;
-use crate::stress::{assert_live_set_kept, gc_loop, survivors_pull_whole, DELAY};
-
-/// How long the clients push and delete.
-const LOAD: Duration = Duration::from_secs(15);
+use crate::stress::{assert_live_set_kept, race, survivors_pull_whole, DELAY};
 
 /// S3 keeps modification times to the second: the wait after the load gets one more.
 const TIME_RESOLUTION: Duration = Duration::from_secs(1);
@@ -92,19 +86,7 @@ async fn passes_on_three_replicas_and_beside_them_lose_nothing() {
     let balancer = Haproxy::start(&hosts, true);
     let client = Client::new(&format!("http://{}", balancer.host), TIMEOUT);
 
-    let load = Load::start(&client, &mut rng, gc.delay);
-    let stop = Arc::new(AtomicBool::new(false));
-    let passes = tokio::spawn(gc_loop(config_arg.clone(), Arc::clone(&stop)));
-    tokio::time::sleep(LOAD).await;
-    stop.store(true, Ordering::Relaxed);
-    let ledger = load.stop().await;
-    let passes = passes.await.unwrap();
-    ledger.assert_clean();
-    assert_eq!(passes.keys().collect::<Vec<_>>(), ["exit 0"], "{passes:?}");
-    assert!(
-        passes["exit 0"] >= 2,
-        "too few `registry gc` passes: {passes:?}"
-    );
+    let (ledger, passes) = race(&client, config_arg.clone(), &mut rng, gc.delay).await;
 
     tokio::time::sleep(gc.grace() + TIME_RESOLUTION).await;
     let out = registry_ok(&["gc", "--delete-untagged", &config_arg]).await;

@@ -15,6 +15,7 @@ use crate::disk;
 use crate::fixture::{metric, registry, registry_ok, seeded, GcConfig, Registry};
 use crate::images::pull_verified;
 use crate::load::{Ledger, Load};
+use crate::rng::Rng;
 use crate::walk;
 
 /// How long the clients push and delete.
@@ -35,21 +36,7 @@ async fn pushes_mounts_deletes_and_passes_race_without_losing_anything() {
         metrics: true,
     };
     let registry = Registry::start(&gc);
-    let load = Load::start(&registry.client, &mut rng, gc.delay);
-    let stop = Arc::new(AtomicBool::new(false));
-    let passes = tokio::spawn(gc_loop(registry.config_arg(), Arc::clone(&stop)));
-    tokio::time::sleep(LOAD).await;
-    stop.store(true, Ordering::Relaxed);
-    let ledger = load.stop().await;
-    let passes = passes.await.unwrap();
-    ledger.assert_clean();
-    // A DELETE racing a pass's walk must not read as an unreadable manifest (exit 2,
-    // no blob sweep): every pass completes.
-    assert_eq!(passes.keys().collect::<Vec<_>>(), ["exit 0"], "{passes:?}");
-    assert!(
-        passes["exit 0"] >= 2,
-        "too few `registry gc` passes: {passes:?}"
-    );
+    let (ledger, passes) = race(&registry.client, registry.config_arg(), &mut rng, gc.delay).await;
     let scheduled = metric(
         &registry.metrics_url(),
         "registry_gc_passes_total{result=\"ok\"}",
@@ -79,9 +66,35 @@ async fn pushes_mounts_deletes_and_passes_race_without_losing_anything() {
     );
 }
 
+/// Runs the load against `client` for [`LOAD`], with `registry gc` on `config` in a
+/// loop beside it. Checks that no client got a wrong answer and that every pass
+/// completed: a DELETE racing a pass's walk must not read as an unreadable manifest
+/// (exit 2, no blob sweep). Returns the ledger and how the passes ended.
+pub async fn race(
+    client: &Client,
+    config: String,
+    rng: &mut Rng,
+    delay: Duration,
+) -> (Ledger, BTreeMap<String, usize>) {
+    let load = Load::start(client, rng, delay);
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = tokio::spawn(gc_loop(config, Arc::clone(&stop)));
+    tokio::time::sleep(LOAD).await;
+    stop.store(true, Ordering::Relaxed);
+    let ledger = load.stop().await;
+    let passes = passes.await.unwrap();
+    ledger.assert_clean();
+    assert_eq!(passes.keys().collect::<Vec<_>>(), ["exit 0"], "{passes:?}");
+    assert!(
+        passes["exit 0"] >= 2,
+        "too few `registry gc` passes: {passes:?}"
+    );
+    (ledger, passes)
+}
+
 /// `registry gc` (every other one with `--delete-untagged`) again and again
 /// until `stop`; how each ended, e.g. `exit 0`, `exit 2: no blob data swept`.
-pub async fn gc_loop(config: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
+async fn gc_loop(config: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
     let mut ends = BTreeMap::new();
     for n in 0..500 {
         if stop.load(Ordering::Relaxed) {
