@@ -26,6 +26,10 @@ use crate::ui::UiOptions;
 use crate::watch::spawn_watch;
 use crate::Registry;
 
+/// How long a blob redirect's presigned URL serves (the standard registry's 20 minutes):
+/// long enough for a slow pull of a large layer to start, short for a leaked URL.
+const REDIRECT_EXPIRY: Duration = Duration::from_secs(20 * 60);
+
 /// How often mounted files (htpasswd, certificates) are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -196,6 +200,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .authorizer(authorizer)
         .delete_enabled(settings.delete_enabled)
         .read_only(settings.read_only)
+        .redirect_blobs(settings.redirect.then_some(REDIRECT_EXPIRY))
         .urls(settings.urls.clone())
         .throttle(
             settings.limits.throttle_failures,

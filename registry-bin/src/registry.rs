@@ -60,6 +60,9 @@ pub struct Shared {
     pub ui: Option<Ui>,
     /// The pull-through cache, when upstreams are configured.
     pub proxy: Option<Proxy>,
+    /// Blob GETs answered with a redirect to a URL the storage serves for this long,
+    /// when the storage makes such URLs; `None`: the registry serves the bytes.
+    pub redirect: Option<Duration>,
 }
 
 impl Shared {
@@ -109,6 +112,7 @@ pub struct RegistryBuilder {
     events: Option<Arc<dyn EventSink>>,
     ui: Option<UiOptions>,
     proxy: Option<Proxy>,
+    redirect: Option<Duration>,
 }
 
 impl RegistryBuilder {
@@ -163,6 +167,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// Answers blob GETs with a 307 to a URL the storage serves itself for `expires`
+    /// (a presigned S3 URL), so that the bytes do not pass through the registry
+    /// (default: `None`, the registry serves them). Storage without such URLs ignores it.
+    pub fn redirect_blobs(mut self, expires: Option<Duration>) -> Self {
+        self.redirect = expires;
+        self
+    }
+
     /// How `Location` headers are written (default: relative paths).
     pub fn urls(mut self, urls: UrlMode) -> Self {
         self.urls = urls;
@@ -204,6 +216,7 @@ impl RegistryBuilder {
                 events: self.events,
                 ui: self.ui.map(Ui::new),
                 proxy: self.proxy,
+                redirect: self.redirect,
             }),
         }
     }
@@ -225,6 +238,7 @@ impl Registry {
             events: None,
             ui: Some(UiOptions::default()),
             proxy: None,
+            redirect: None,
         }
     }
 

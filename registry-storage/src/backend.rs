@@ -83,6 +83,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         std::time::Duration::from_nanos(1)
     }
 
+    /// A URL from which a client reads the object at `key` itself, without credentials,
+    /// for `expires` from now; `None` when this storage serves no such URLs (files, memory).
+    /// What `storage.redirect` answers blob GETs with.
+    fn presigned_get(&self, _key: &str, _expires: std::time::Duration) -> Option<String> {
+        None
+    }
+
     /// Size and modification time of an object; `Ok(None)` when absent (a prefix is not an
     /// object).
     async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;

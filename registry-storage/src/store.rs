@@ -136,6 +136,14 @@ impl Store {
             .await
     }
 
+    /// A URL the storage itself serves the blob's bytes from for `expires`, or `None`
+    /// when it serves none (see [`Backend::presigned_get`]). The caller checks that the
+    /// blob is linked into the requesting repository first.
+    pub fn blob_url(&self, digest: &Digest, expires: Duration) -> Option<String> {
+        self.backend
+            .presigned_get(&layout::blob_data(digest), expires)
+    }
+
     /// Makes an existing blob visible in `repo` (cross-repository mount, manifest blobs).
     pub async fn link_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), StorageError> {
         let link = Bytes::from(digest.to_string());

@@ -37,7 +37,6 @@ const KEYS: &[(&str, Treatment)] = &[
     ("log.hooks", Ignored("mail hooks are not implemented; alert on the logs instead")),
     ("storage.filesystem.maxthreads", Ignored("file IO runs on tokio's bounded blocking pool")),
     ("storage.cache", Ignored("tags and manifests are cached in memory by default")),
-    ("storage.redirect", Ignored("blobs are always served by the registry itself")),
     ("storage.tag", Ignored("tag lookups are not limited separately")),
     ("storage.inmemory", Refused("only filesystem and S3 storage are implemented; refusing rather than serve from another storage than the one configured")),
     ("storage.s3.encrypt", Ignored("objects get the bucket's default encryption; set it on the bucket")),

@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "storage.s3.skipverify",
     "storage.s3.chunksize",
     "storage.s3.v4auth",
+    "storage.redirect.disable",
     "storage.delete.enabled",
     "storage.maintenance.uploadpurging.enabled",
     "storage.maintenance.uploadpurging.age",

@@ -145,8 +145,8 @@ pub struct StorageConfig {
     pub gc: GcConfig,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub cache: Foreign,
-    /// A standard registry key this registry warns about or refuses (`compat.rs`).
-    pub redirect: Foreign,
+    /// Blob GETs answered with a redirect to the store (S3 only).
+    pub redirect: Option<RedirectConfig>,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
     pub tag: Foreign,
     /// A standard registry key this registry warns about or refuses (`compat.rs`).
@@ -261,6 +261,18 @@ impl Default for FilesystemConfig {
             maxthreads: None,
         }
     }
+}
+
+/// `storage.redirect.*`: the standard registry's switch for answering blob GETs with a
+/// 307 to a presigned URL of the store. There it is on unless `disable: true`; here it is
+/// off unless the section is written (`disable: false`), since a client must then reach
+/// the store itself.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedirectConfig {
+    /// Whether blobs are served by the registry after all.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub disable: bool,
 }
 
 /// `storage.delete.*`

@@ -97,6 +97,9 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Where the registry keeps its data.
     pub storage: StorageSettings,
+    /// Blob GETs answered with a 307 to a presigned URL of the store (`storage.redirect`,
+    /// S3 only: files are always served by the registry, as in the standard registry).
+    pub redirect: bool,
     /// DELETE allowed.
     pub delete_enabled: bool,
     /// Pushes and deletes refused; no maintenance writes either.
@@ -503,6 +506,8 @@ impl Settings {
                 Some(s3) => StorageSettings::S3(Box::new(s3.check()?)),
                 None => StorageSettings::Filesystem(c.storage.filesystem.rootdirectory.clone()),
             },
+            redirect: c.storage.s3.is_some()
+                && c.storage.redirect.as_ref().is_some_and(|r| !r.disable),
             delete_enabled: c.storage.delete.enabled,
             read_only,
             gc,
@@ -684,5 +689,22 @@ mod tests {
         );
         assert!(public(true).unwrap().check_exposure().is_ok());
         assert!(settings(|_| {}).unwrap().check_exposure().is_ok());
+    }
+
+    /// `storage.redirect` is off unless its section is written with `disable: false`,
+    /// and only S3 storage can redirect.
+    #[test]
+    fn redirect_needs_the_section_and_s3() {
+        let s3 = "  s3:\n    region: us-east-1\n    bucket: b\n";
+        for (storage, redirect) in [
+            (s3.to_owned(), false),
+            (format!("{s3}  redirect:\n    disable: false\n"), true),
+            (format!("{s3}  redirect:\n    disable: true\n"), false),
+            ("  redirect:\n    disable: false\n".to_owned(), false),
+        ] {
+            let c = super::super::load::parse_str(&format!("storage:\n{storage}")).unwrap();
+            let settings = Settings::from_config(&c).unwrap();
+            assert_eq!(settings.redirect, redirect, "{storage}");
+        }
     }
 }

@@ -29,6 +29,22 @@ pub async fn get(
         .repo_blob_size(name, digest)
         .await?
         .ok_or(ErrorCode::BlobUnknown)?;
+    let pulled = || Happened::BlobPulled {
+        repository: name.clone(),
+        digest: digest.clone(),
+        size,
+    };
+    if let Some(url) = shared
+        .redirect
+        .filter(|_| !head)
+        .and_then(|expires| shared.store.blob_url(digest, expires))
+    {
+        // The store answers the GET (and its Range) itself.
+        let reply = Reply::empty(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", &url)
+            .header("docker-content-digest", &digest.to_string());
+        return Ok(noted(shared, reply, pulled));
+    }
     let requested = match header(headers, "range").map(ByteRange::parse) {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(range))) => Some(range.resolve(size)),
@@ -65,11 +81,7 @@ pub async fn get(
         reply = reply.header("content-range", &format!("bytes {start}-{end}/{size}"));
     }
     // Distribution reports HEAD and ranges as pulls of the whole blob.
-    Ok(noted(shared, reply, || Happened::BlobPulled {
-        repository: name.clone(),
-        digest: digest.clone(),
-        size,
-    }))
+    Ok(noted(shared, reply, pulled))
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`: removes the blob from the repository.

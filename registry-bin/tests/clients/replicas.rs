@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::haproxy::Haproxy;
 use crate::harness::containers::Containers;
-use crate::harness::server::workdir;
+use crate::harness::server::{workdir, Logged};
 use crate::harness::{
     need, raw, run_retrying_once, Blob, Endpoint, Image, Layout, Registry, Scheme,
 };
@@ -36,7 +36,13 @@ struct Cluster {
 impl Cluster {
     /// `n` replicas on a new bucket, behind haproxy.
     fn start(n: usize) -> Cluster {
-        let env = s3_storage_env(&new_bucket());
+        Cluster::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`] with more environment for every replica.
+    fn start_with(n: usize, extra: &[(&'static str, &str)]) -> Cluster {
+        let mut env = s3_storage_env(&new_bucket());
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let replicas: Vec<Option<Registry>> = (0..n).map(|_| Some(replica(&env))).collect();
         let backends: Vec<String> = replicas
             .iter()
@@ -189,6 +195,27 @@ fn push_and_pull(
     );
     out.assert_has(&image.blobs(), "pulled back through the balancer");
     image
+}
+
+/// With `storage.redirect` on, skopeo pulls every blob straight from the bucket: each
+/// replica answers the blob GETs 307, and the bytes skopeo gets are still the pushed ones.
+#[test]
+fn skopeo_pulls_blobs_from_the_bucket_with_storage_redirect() {
+    let cluster = Cluster::start_with(3, &[("REGISTRY_STORAGE_REDIRECT_DISABLE", "false")]);
+    let ep = cluster.endpoint();
+    let work = workdir();
+    let c = Containers::new(&ep);
+    skopeo::login(&c);
+    let image = push_and_pull(&c, &ep, work.path(), "s3/redirect", 3, &[]);
+    let blob_gets: Vec<Logged> = cluster
+        .replicas
+        .iter()
+        .flatten()
+        .flat_map(Registry::requests)
+        .filter(|r| r.method == "GET" && r.route == "blob_get")
+        .collect();
+    assert!(blob_gets.len() >= image.blobs().len(), "{blob_gets:?}");
+    assert!(blob_gets.iter().all(|r| r.status == 307), "{blob_gets:?}");
 }
 
 #[test]

@@ -93,6 +93,11 @@ impl Backend for S3Backend {
         std::time::Duration::from_secs(1)
     }
 
+    fn presigned_get(&self, key: &str, expires: std::time::Duration) -> Option<String> {
+        check_key(key).ok()?;
+        Some(self.client.presign_get(key, expires).to_string())
+    }
+
     async fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         check_key(key)?;
         Ok(self.client.head(key).await?.map(|info| ObjectMeta {
