@@ -2,7 +2,7 @@
 //! time, size, platforms, referrers and pull lines.
 //!
 //! The tag names come from one listing (`Store::list_tags`); only the
-//! page's tags are resolved, timed (`Store::tag_pushed`) and have their
+//! page's tags are resolved, timed (`Store::tag_modified`) and have their
 //! manifests read, so a page of a repository with 10,000 tags costs what a
 //! page of a small one does, plus the listing.
 
@@ -110,7 +110,7 @@ async fn row(ctx: &Ctx<'_>, name: &RepoName, tag: &str) -> Result<Row, ApiError>
     };
     let (Some(digest), pushed) = (
         store.resolve_tag(name, &parsed).await?,
-        store.tag_pushed(name, &parsed).await?,
+        store.tag_modified(name, &parsed).await?,
     ) else {
         return Ok(gone("deleted meanwhile"));
     };

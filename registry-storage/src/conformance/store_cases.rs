@@ -231,10 +231,10 @@ async fn tags(store: &Store) {
     assert_eq!((&moved.digest, &kept.digest), (&d2, &d1));
     assert!(moved.pushed >= kept.pushed, "a was pushed again last");
     assert_eq!(
-        store.tag_pushed(&r, &tag("a")).await,
+        store.tag_modified(&r, &tag("a")).await,
         Ok(Some(moved.pushed))
     );
-    assert_eq!(store.tag_pushed(&r, &tag("none")).await, Ok(None));
+    assert_eq!(store.tag_modified(&r, &tag("none")).await, Ok(None));
     assert_eq!(
         store.list_tags_detailed(&repo("suite/none")).await,
         Ok(None)

@@ -45,7 +45,9 @@ impl Store {
 
     /// When the tag was last written or touched ([`Store::touch_tag`]); `None` when there
     /// is no such tag. Read from storage every time, so every process sharing it agrees
-    /// (the pull-through cache keeps there when it last checked a tag upstream).
+    /// (the pull-through cache keeps there when it last checked a tag upstream). One stat,
+    /// for callers that show a page of tags and should not read every tag of a repository
+    /// to get there ([`Store::list_tags_detailed`] does).
     pub async fn tag_modified(
         &self,
         repo: &RepoName,
@@ -141,18 +143,6 @@ impl Store {
             }
         }
         Ok(Some(out))
-    }
-
-    /// When `tag` was last pointed at a manifest; `None` when there is no such tag. One
-    /// stat, for callers that show a page of tags and should not read every tag of a
-    /// repository to get there ([`Store::list_tags_detailed`] does).
-    pub async fn tag_pushed(
-        &self,
-        repo: &RepoName,
-        tag: &Tag,
-    ) -> Result<Option<SystemTime>, StorageError> {
-        let meta = self.backend.stat(&layout::tag_link(repo, tag)).await?;
-        Ok(meta.map(|m| m.modified))
     }
 
     /// Whether the repository has content: manifests or linked blobs.
