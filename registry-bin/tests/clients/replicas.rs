@@ -433,24 +433,30 @@ struct PrivateS3 {
 }
 
 impl PrivateS3 {
-    fn script() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server")
+    /// `scripts/s3-server ACTION` on this server's folder.
+    fn script(&self, action: &str) -> std::process::Output {
+        Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server"))
+            .arg(action)
+            .arg(self.dir.path().join("s3"))
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `action`, which must succeed.
+    fn run(&self, action: &str) {
+        let out = self.script(action);
+        assert!(
+            out.status.success(),
+            "s3-server {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn start() -> PrivateS3 {
-        let dir = workdir();
-        let out = Command::new("bash")
-            .arg(PrivateS3::script())
-            .arg("start")
-            .arg(dir.path().join("s3"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PrivateS3 { dir }
+        let s3 = PrivateS3 { dir: workdir() };
+        s3.run("start");
+        s3
     }
 
     fn config(&self, bucket: &str) -> S3Config {
@@ -458,27 +464,13 @@ impl PrivateS3 {
     }
 
     fn restart_gateway(&self) {
-        let out = Command::new("bash")
-            .arg(PrivateS3::script())
-            .arg("restart-gateway")
-            .arg(self.dir.path().join("s3"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.run("restart-gateway");
     }
 }
 
 impl Drop for PrivateS3 {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(PrivateS3::script())
-            .arg("stop")
-            .arg(self.dir.path().join("s3"))
-            .status();
+        let _ = self.script("stop");
     }
 }
 

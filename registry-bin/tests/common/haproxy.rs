@@ -20,7 +20,8 @@ pub struct Haproxy {
     child: Child,
     /// `127.0.0.1:<port>`.
     pub host: String,
-    _dir: tempfile::TempDir,
+    /// Its config and admin socket.
+    dir: tempfile::TempDir,
 }
 
 impl Haproxy {
@@ -66,11 +67,7 @@ impl Haproxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Haproxy {
-            child,
-            host,
-            _dir: dir,
-        }
+        Haproxy { child, host, dir }
     }
 }
 
@@ -78,7 +75,7 @@ impl Haproxy {
     /// One command on the admin socket; its answer.
     fn command(&self, command: &str) -> String {
         let mut socket =
-            std::os::unix::net::UnixStream::connect(self._dir.path().join("admin.sock"))
+            std::os::unix::net::UnixStream::connect(self.dir.path().join("admin.sock"))
                 .expect("haproxy's admin socket");
         socket.write_all(format!("{command}\n").as_bytes()).unwrap();
         let mut answer = String::new();
