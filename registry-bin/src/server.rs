@@ -82,6 +82,10 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
+        // A client may shut its write side once the request is sent (HTTP/1.1 allows it;
+        // `nc -N` and some proxies do). Without this, hyper may close the connection on
+        // that EOF before the answer is written, and the client gets nothing.
+        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .max_buf_size(options.max_buf_size);
