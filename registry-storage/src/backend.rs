@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::StorageError;
 
@@ -27,6 +28,10 @@ pub type ByteStream = Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>>
 /// Names starting with this prefix are a backend's temporary files: never valid key
 /// components, and hidden from [`Backend::list`].
 pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Calls in flight at once for the default [`Backend::delete_many_if_older`] and
+/// [`Backend::get_many`]: an object store's round trips overlap, a batch stays bounded.
+const CONCURRENT_IN_BATCH: usize = 4;
 
 /// What a backend knows of an object besides its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +235,31 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// garbage collection deletes thousands of objects and makes them durable in one step
     /// where its order matters (links before the data they name).
     async fn delete_if_older(&self, key: &str, cutoff: SystemTime) -> Result<bool, StorageError>;
+
+    /// [`Backend::delete_if_older`] for each `(key, cutoff)`; whether each went, in order.
+    /// Garbage collection deletes in batches: a backend that pays per call (the file
+    /// system: a hand-off to a blocking thread and back) does a batch in one. The default
+    /// runs the deletions a few at a time.
+    async fn delete_many_if_older(
+        &self,
+        batch: Vec<(String, SystemTime)>,
+    ) -> Result<Vec<bool>, StorageError> {
+        futures::stream::iter(batch)
+            .map(|(key, cutoff)| async move { self.delete_if_older(&key, cutoff).await })
+            .buffered(CONCURRENT_IN_BATCH)
+            .try_collect()
+            .await
+    }
+
+    /// [`Backend::get`] for each key, in order: whole small objects read in one call
+    /// where the backend can (the file system), a few at a time by default.
+    async fn get_many(&self, keys: Vec<String>) -> Result<Vec<Option<Bytes>>, StorageError> {
+        futures::stream::iter(keys)
+            .map(|key| async move { self.get(&key).await })
+            .buffered(CONCURRENT_IN_BATCH)
+            .try_collect()
+            .await
+    }
 
     /// Makes every `delete_if_older` deletion made so far durable. The default does
     /// nothing, for backends whose deletions are durable when they return.

@@ -237,19 +237,77 @@ impl Backend for FsBackend {
         key: &str,
         cutoff: std::time::SystemTime,
     ) -> Result<bool, StorageError> {
-        let path = self.path(key)?;
-        self.syncs.forget(&path);
-        let root = self.root.clone();
-        let dir = path.parent().map(Path::to_path_buf);
-        let deleted =
-            run_blocking(key, move || aging::delete_if_older(&root, &path, cutoff)).await?;
-        if let (true, Some(dir)) = (deleted, dir) {
-            self.unsynced_deletions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(dir);
+        let mut deleted = self
+            .delete_many_if_older(vec![(key.to_owned(), cutoff)])
+            .await?;
+        Ok(deleted.pop().unwrap_or(false))
+    }
+
+    async fn delete_many_if_older(
+        &self,
+        batch: Vec<(String, std::time::SystemTime)>,
+    ) -> Result<Vec<bool>, StorageError> {
+        let mut paths = Vec::with_capacity(batch.len());
+        for (key, cutoff) in &batch {
+            let path = self.path(key)?;
+            self.syncs.forget(&path);
+            paths.push((path, *cutoff));
         }
-        Ok(deleted)
+        let root = self.root.clone();
+        // One blocking task for the whole batch: a hand-off per file cost more than the
+        // deletion. Deletions made before a failure are still recorded for the sync.
+        let done = tokio::task::spawn_blocking(move || {
+            let mut deleted = Vec::with_capacity(paths.len());
+            for (path, cutoff) in &paths {
+                match aging::delete_if_older(&root, path, *cutoff) {
+                    Ok(went) => deleted.push(went),
+                    Err(e) => return (paths, deleted, Some(e)),
+                }
+            }
+            (paths, deleted, None)
+        })
+        .await;
+        let (paths, deleted, failed) =
+            done.map_err(|join| StorageError::io("a batch of deletions", io::Error::other(join)))?;
+        self.unsynced_deletions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(
+                paths
+                    .iter()
+                    .zip(&deleted)
+                    .filter(|(_, went)| **went)
+                    .filter_map(|((path, _), _)| path.parent().map(Path::to_path_buf)),
+            );
+        match failed {
+            Some(e) => Err(StorageError::io(&batch[deleted.len()].0, e)),
+            None => Ok(deleted),
+        }
+    }
+
+    async fn get_many(&self, keys: Vec<String>) -> Result<Vec<Option<Bytes>>, StorageError> {
+        let paths = keys
+            .iter()
+            .map(|key| self.path(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One blocking task for the whole batch, as for deletions.
+        let read = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(paths.len());
+            for path in &paths {
+                match blocking::read_small(path) {
+                    Ok(value) => out.push(value.map(Bytes::from)),
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+            (out, None)
+        })
+        .await;
+        let (values, failed) =
+            read.map_err(|join| StorageError::io("a batch of reads", io::Error::other(join)))?;
+        match failed {
+            Some(e) => Err(StorageError::io(&keys[values.len()], e)),
+            None => Ok(values),
+        }
     }
 
     async fn sync_deletions(&self) -> Result<(), StorageError> {

@@ -13,6 +13,7 @@ pub(super) async fn run(b: &Arc<dyn Backend>) {
     times(b).await;
     walk_in_key_order(b).await;
     touch_and_delete_if_older(b).await;
+    batches_answer_each_key_in_order(b).await;
     touch_races_delete(b).await;
     deletes_in_one_directory_race(b).await;
     assert!(b.delete("aging").await.expect("delete aging/"));
@@ -90,6 +91,32 @@ async fn walk_in_key_order(b: &Arc<dyn Backend>) {
     );
     assert_eq!(b.list_objects("aging/none", None, 10).await, Ok(vec![]));
     assert_eq!(b.list_objects("aging/w", None, 0).await, Ok(vec![]));
+}
+
+/// `get_many` and `delete_many_if_older` answer for each key, in the order given, as the
+/// single calls would: absent keys, keys too new and keys old enough mixed in one batch.
+async fn batches_answer_each_key_in_order(b: &Arc<dyn Backend>) {
+    put(b, "aging/m/a/old").await;
+    put(b, "aging/m/b/old").await;
+    let cutoff = modified(b, "aging/m/b/old").await + b.time_resolution();
+    tokio::time::sleep(later(b)).await;
+    put(b, "aging/m/new").await;
+    let keys = ["aging/m/a/old", "aging/m/absent", "aging/m/new", "aging/m/b/old"];
+    let read = b
+        .get_many(keys.iter().map(|k| k.to_string()).collect())
+        .await
+        .expect("get_many");
+    let x = Some(Bytes::from_static(b"x"));
+    assert_eq!(read, vec![x.clone(), None, x.clone(), x]);
+    let deleted = b
+        .delete_many_if_older(keys.iter().map(|k| (k.to_string(), cutoff)).collect())
+        .await
+        .expect("delete_many_if_older");
+    assert_eq!(deleted, vec![true, false, false, true]);
+    b.sync_deletions().await.expect("sync_deletions");
+    assert_eq!(b.list("aging/m").await, Ok(vec!["new".to_owned()]));
+    assert_eq!(b.get_many(Vec::new()).await, Ok(Vec::new()));
+    assert_eq!(b.delete_many_if_older(Vec::new()).await, Ok(Vec::new()));
 }
 
 async fn touch_and_delete_if_older(b: &Arc<dyn Backend>) {

@@ -128,19 +128,58 @@ impl Store {
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<Option<StoredManifest>, StorageError> {
-        let key = layout::revision_link(repo, digest);
-        let Some(link) = self.backend.get(&key).await? else {
-            return Ok(None);
-        };
-        let link: RevisionLink =
-            serde_json::from_slice(&link).map_err(|_| StorageError::Corrupt { key })?;
-        let Some(bytes) = self.backend.get(&layout::blob_data(digest)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(StoredManifest {
-            media_type: link.media_type,
-            bytes,
-        }))
+        let mut read = self
+            .get_manifests_uncached(repo, std::slice::from_ref(digest))
+            .await?;
+        read.pop().unwrap_or(Ok(None))
+    }
+
+    /// [`Store::get_manifest_uncached`] for several revisions of one repository, read in
+    /// two batches (links, then bytes): for each digest, in order, `None` when its
+    /// revision link or its bytes are absent, `Corrupt` when its link does not parse.
+    pub(super) async fn get_manifests_uncached(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> Result<Vec<Result<Option<StoredManifest>, StorageError>>, StorageError> {
+        let links = self
+            .backend
+            .get_many(
+                digests
+                    .iter()
+                    .map(|d| layout::revision_link(repo, d))
+                    .collect(),
+            )
+            .await?;
+        let media_types: Vec<Result<Option<String>, StorageError>> = digests
+            .iter()
+            .zip(links)
+            .map(|(digest, link)| match link {
+                None => Ok(None),
+                Some(link) => serde_json::from_slice::<RevisionLink>(&link)
+                    .map(|link| Some(link.media_type))
+                    .map_err(|_| StorageError::Corrupt {
+                        key: layout::revision_link(repo, digest),
+                    }),
+            })
+            .collect();
+        let linked = digests
+            .iter()
+            .zip(&media_types)
+            .filter(|(_, media_type)| matches!(media_type, Ok(Some(_))))
+            .map(|(digest, _)| layout::blob_data(digest))
+            .collect();
+        let mut bytes = self.backend.get_many(linked).await?.into_iter();
+        Ok(media_types
+            .into_iter()
+            .map(|media_type| match media_type {
+                Ok(Some(media_type)) => Ok(bytes
+                    .next()
+                    .flatten()
+                    .map(|bytes| StoredManifest { media_type, bytes })),
+                other => other.map(|_| None),
+            })
+            .collect())
     }
 
     /// Whether `repo` has the manifest (revision link present and its bytes exist).

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use registry_core::{Digest, RepoName, Tag};
 
 use super::{parse_stored_digest, Store};
+use crate::backend::ObjectEntry;
 use crate::error::StorageError;
 use crate::layout;
 
@@ -125,14 +126,19 @@ impl Store {
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.key.clone());
-            for entry in page {
-                let Some(name) = entry.key.strip_prefix(&format!("{dir}/")) else {
-                    continue;
-                };
-                if name.contains('/') {
-                    continue; // not a tag object
-                }
-                let Some(content) = self.backend.get(&entry.key).await? else {
+            let prefix = format!("{dir}/");
+            // Tag objects only: a key with more components below the tags is not one.
+            let tags: Vec<(&str, &ObjectEntry)> = page
+                .iter()
+                .filter_map(|entry| Some((entry.key.strip_prefix(&prefix)?, entry)))
+                .filter(|(name, _)| !name.contains('/'))
+                .collect();
+            let contents = self
+                .backend
+                .get_many(tags.iter().map(|(_, entry)| entry.key.clone()).collect())
+                .await?;
+            for ((name, entry), content) in tags.into_iter().zip(contents) {
+                let Some(content) = content else {
                     continue; // deleted meanwhile
                 };
                 out.push(TagInfo {
