@@ -237,7 +237,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                 policies = settings.gc.retention.len(),
                 "garbage collection scheduled"
             );
-            maintenance::spawn_schedule(registry.clone(), settings.gc.clone(), interval);
+            maintenance::spawn_schedule(registry.clone(), &settings, interval)?;
         }
         None => {}
     }

@@ -51,6 +51,7 @@
 pub mod access;
 pub mod app;
 pub mod auth_file;
+pub mod background;
 pub mod body;
 pub mod cli;
 pub mod commands;

@@ -89,7 +89,8 @@ where
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    let runtime = tokio::runtime::Runtime::new()
+    // A pass or a walk beside a running server: at the priority of background work.
+    let runtime = registry_bin::background::runtime()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(command(settings))
 }

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use registry_core::gc::Usage;
 use registry_storage::{Eviction, GcOptions, GcReport, Store};
 
+use crate::background;
 use crate::cli::GcArgs;
 use crate::config::{GcSettings, Settings};
 use crate::storage::open_backend;
@@ -43,26 +44,47 @@ pub async fn open_store(settings: &Settings) -> Result<Store, String> {
 /// Runs a pass every `interval` (the first one interval after the start), logging one
 /// line per pass and recording it in `/metrics`. A pass that fails is logged and tried
 /// again at the next tick.
-pub fn spawn_schedule(registry: Registry, gc: GcSettings, interval: std::time::Duration) {
-    tokio::spawn(async move {
-        let options = options(&gc, false, false);
+///
+/// The passes run on background threads ([`crate::background`]) over a store of their
+/// own, as `registry gc` does from another process (safe beside the server, see
+/// `Store::collect_garbage`): the server's threads, and the storage client's pooled
+/// connections, which live on the runtime that opened them, stay the requests'. The
+/// server's metadata cache learns of a deletion within its TTL, as from any other process.
+pub fn spawn_schedule(
+    registry: Registry,
+    settings: &Settings,
+    interval: std::time::Duration,
+) -> Result<(), String> {
+    let runtime = background::runtime()
+        .map_err(|e| format!("cannot start the garbage collection threads: {e}"))?;
+    let settings = settings.clone();
+    let schedule = async move {
+        let store = match open_store(&settings).await {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::error!(error = %e, "garbage collection schedule cannot open the storage; no passes will run");
+                return;
+            }
+        };
+        let options = options(&settings.gc, false, false);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            run_pass(&registry, &options).await;
+            run_pass(&store, &registry, &options).await;
         }
-    });
+    };
+    std::thread::Builder::new()
+        .name("registry-gc-schedule".into())
+        .spawn(move || runtime.block_on(schedule))
+        .map_err(|e| format!("cannot start the garbage collection schedule: {e}"))?;
+    Ok(())
 }
 
-/// One scheduled pass: logged and counted.
-async fn run_pass(registry: &Registry, options: &GcOptions) {
+/// One scheduled pass over `store`: logged and counted in `registry`'s metrics.
+async fn run_pass(store: &Store, registry: &Registry, options: &GcOptions) {
     let metrics = &registry.metrics().gc;
-    match registry
-        .store()
-        .collect_garbage(options, SystemTime::now())
-        .await
-    {
+    match store.collect_garbage(options, SystemTime::now()).await {
         Ok(report) => {
             log(&report);
             metrics.pass(&report);

@@ -101,7 +101,12 @@ async fn batches_answer_each_key_in_order(b: &Arc<dyn Backend>) {
     let cutoff = modified(b, "aging/m/b/old").await + b.time_resolution();
     tokio::time::sleep(later(b)).await;
     put(b, "aging/m/new").await;
-    let keys = ["aging/m/a/old", "aging/m/absent", "aging/m/new", "aging/m/b/old"];
+    let keys = [
+        "aging/m/a/old",
+        "aging/m/absent",
+        "aging/m/new",
+        "aging/m/b/old",
+    ];
     let read = b
         .get_many(keys.iter().map(|k| k.to_string()).collect())
         .await
