@@ -403,7 +403,8 @@ fn a_replica_killed_during_pushes_loses_nothing_acknowledged() {
         // The balancer answers 502 to a request the killed replica was answering,
         // or closes the connection of one it was still reading.
         &[
-            "502 Bad Gateway",
+            // skopeo words it "502 Bad Gateway" or "502 (Bad Gateway)", by request.
+            "Bad Gateway",
             "use of closed network connection",
             "connection reset by peer",
         ],
