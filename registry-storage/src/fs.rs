@@ -47,6 +47,9 @@ use crate::backend::{
 };
 use crate::error::StorageError;
 
+/// Directory syncs of [`Backend::sync_deletions`] in flight at once.
+const CONCURRENT_SYNCS: usize = 16;
+
 /// A backend storing objects as files under a root directory.
 #[derive(Debug, Clone)]
 pub struct FsBackend {
@@ -311,19 +314,24 @@ impl Backend for FsBackend {
     }
 
     async fn sync_deletions(&self) -> Result<(), StorageError> {
-        let dirs = std::mem::take(
+        let dirs: Vec<PathBuf> = std::mem::take(
             &mut *self
                 .unsynced_deletions
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
-        );
-        if dirs.is_empty() {
-            return Ok(());
-        }
-        let root = self.root.clone();
-        run_blocking("sync of deleted objects' directories", move || {
-            aging::sync_deletions(&root, &dirs)
-        })
-        .await
+        )
+        .into_iter()
+        .collect();
+        // Each directory sync waits for the disk (a cache flush where the file system has
+        // no journal): thousands of them overlap in a few blocking tasks.
+        let per_task = dirs.len().div_ceil(CONCURRENT_SYNCS).max(1);
+        let syncs = dirs.chunks(per_task).map(|dirs| {
+            let (root, dirs) = (self.root.clone(), dirs.to_vec());
+            run_blocking("sync of deleted objects' directories", move || {
+                aging::sync_deletions(&root, &dirs)
+            })
+        });
+        futures::future::try_join_all(syncs).await?;
+        Ok(())
     }
 }

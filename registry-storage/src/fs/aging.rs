@@ -89,7 +89,7 @@ pub(super) fn delete_if_older(root: &Path, path: &Path, cutoff: SystemTime) -> i
 /// Makes the deletions in `dirs` durable: each directory is synced, or, when it was
 /// pruned meanwhile, its nearest ancestor that still exists (so the directory's removal
 /// is durable too), once.
-pub(super) fn sync_deletions(root: &Path, dirs: &HashSet<PathBuf>) -> io::Result<()> {
+pub(super) fn sync_deletions(root: &Path, dirs: &[PathBuf]) -> io::Result<()> {
     let mut synced: HashSet<&Path> = HashSet::new();
     for dir in dirs {
         let mut at: &Path = dir;

@@ -56,21 +56,23 @@ const READ_BATCH: usize = 128;
 /// read at once.
 const CONCURRENT_READS: usize = 4;
 
-/// Repositories walked (and their deletions made) at once.
-const CONCURRENT_REPOSITORIES: usize = 8;
+/// Repositories walked (and their deletions made) at once: each one's work is a chain of
+/// small calls that wait on the storage, so many overlap (8 → 32 took a 10,000-manifest
+/// pass from 4.5 to 3.7 s on the file system).
+const CONCURRENT_REPOSITORIES: usize = 32;
 
 /// Deletions handed to the backend in one call ([`Backend::delete_many_if_older`]): the
 /// file system does a batch in one blocking task instead of a thread hand-off per file
 /// (the hand-offs took about a third of a pass's CPU).
 ///
 /// [`Backend::delete_many_if_older`]: crate::Backend::delete_many_if_older
-const DELETE_BATCH: usize = 16;
+const DELETE_BATCH: usize = 8;
 
 /// Batches of deletions in flight at once, in one repository and in the blob sweep: a
 /// file deletion waits on the disk (on a file system mounted with `discard`, each freed
 /// file and directory is a discard request), so many overlap. Deletions are made
 /// durable together afterwards (`sync_deletions`), so this overlaps no disk flushes.
-const CONCURRENT_BATCHES: usize = 32;
+const CONCURRENT_BATCHES: usize = 64;
 
 /// How long after its last claim a link is touched again: a quarter of the grace period.
 /// The sweep keeps everything younger than `delay + refresh`, so a claim protects what it
@@ -182,6 +184,16 @@ enum Revision {
     Deleted,
 }
 
+/// What the repositories' walks leave for the blob sweep and the usage report.
+struct Marks {
+    /// What every repository keeps.
+    live: PassLiveSet,
+    /// What every repository references and links once its plan is applied.
+    usage: Vec<RepoBlobs>,
+    /// Storage operations the walks made.
+    ops: u64,
+}
+
 /// Counts storage operations for the report.
 #[derive(Default)]
 struct Ops(u64);
@@ -244,50 +256,28 @@ impl Store {
             usage: gc::usage(&[], &HashMap::new()),
         };
 
-        let data = self.walk_blob_data(&mut ops).await?;
+        let mut marks = Marks {
+            live: PassLiveSet::new(),
+            usage: Vec::new(),
+            ops: 0,
+        };
+        // The blob data walk and the repositories' walks and deletions are independent
+        // (a blob goes only if old and unlinked in the walk made after them): at once.
+        let mut data_ops = Ops::default();
+        let (data, ()) = futures::future::try_join(
+            self.walk_blob_data(&mut data_ops),
+            self.collect_repositories(options, &params, cutoff, &mut report, &mut marks),
+        )
+        .await?;
+        ops.0 += data_ops.0 + marks.ops;
         report.blobs = data.len();
-        let mut live = PassLiveSet::new();
-        let mut usage_input = Vec::new();
-        let repositories = self
-            .list_repositories()
-            .await?
-            .into_iter()
-            .filter_map(|name| Some((name.parse::<RepoName>().ok()?, name)))
-            .collect::<Vec<_>>()
-            .into_iter();
-        // Repositories are independent until the blob sweep: several are walked and
-        // cleaned at once, and merged in catalog order.
-        let params = &params;
-        let mut outcomes =
-            futures::stream::iter(repositories.map(move |(repo, name)| {
-                self.collect_repository(repo, name, options, params, cutoff)
-            }))
-            .buffered(CONCURRENT_REPOSITORIES);
-        while let Some(outcome) = outcomes.try_next().await? {
-            let name = &outcome.name;
-            report.repositories += 1;
-            report.manifests += outcome.manifests;
-            ops.0 += outcome.ops;
-            live.add(name, &outcome.plan);
-            if let RepoPlan::Blocked { unreadable } = &outcome.plan {
-                report
-                    .unreadable
-                    .extend(unreadable.iter().map(|d| format!("{name}@{d}")));
-            }
-            report.deleted_tags.extend(outcome.deleted.tags);
-            report.deleted_manifests.extend(outcome.deleted.manifests);
-            report.swept_links += outcome.deleted.swept_links;
-            report.kept_as_new += outcome.deleted.kept_as_new;
-            usage_input.push(outcome.usage);
-        }
-        drop(outcomes);
         if !options.dry_run {
             // Links must be gone for good before the data they named goes: one sync per
             // directory here instead of one per deletion.
             self.backend.sync_deletions().await?;
         }
 
-        match live.blob_sweep(params) {
+        match marks.live.blob_sweep(&params) {
             Err(forbidden) => report.blob_sweep_skipped = Some(forbidden.to_string()),
             Ok(sweep) => {
                 // Links as they are now, after this pass's deletions: a link a claim kept
@@ -330,10 +320,51 @@ impl Store {
             self.backend.sync_deletions().await?;
         }
         let sizes: HashMap<Digest, u64> = data.iter().map(|(d, m)| (d.clone(), m.size)).collect();
-        report.usage = gc::usage(&usage_input, &sizes);
+        report.usage = gc::usage(&marks.usage, &sizes);
         report.storage_ops = ops.0;
         report.seconds = clock.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Walks every repository and makes the deletions its plan allows, several at once,
+    /// merging each outcome into the pass's report and marks in catalog order.
+    async fn collect_repositories(
+        &self,
+        options: &GcOptions,
+        params: &PassParams,
+        cutoff: SystemTime,
+        report: &mut GcReport,
+        marks: &mut Marks,
+    ) -> Result<(), StorageError> {
+        let repositories = self
+            .list_repositories()
+            .await?
+            .into_iter()
+            .filter_map(|name| Some((name.parse::<RepoName>().ok()?, name)))
+            .collect::<Vec<_>>();
+        // Repositories are independent until the blob sweep: several are walked and
+        // cleaned at once, and merged in catalog order.
+        let mut outcomes = futures::stream::iter(repositories)
+            .map(|(repo, name)| self.collect_repository(repo, name, options, params, cutoff))
+            .buffered(CONCURRENT_REPOSITORIES);
+        while let Some(outcome) = outcomes.try_next().await? {
+            let name = &outcome.name;
+            report.repositories += 1;
+            report.manifests += outcome.manifests;
+            marks.ops += outcome.ops;
+            marks.live.add(name, &outcome.plan);
+            if let RepoPlan::Blocked { unreadable } = &outcome.plan {
+                report
+                    .unreadable
+                    .extend(unreadable.iter().map(|d| format!("{name}@{d}")));
+            }
+            report.deleted_tags.extend(outcome.deleted.tags);
+            report.deleted_manifests.extend(outcome.deleted.manifests);
+            report.swept_links += outcome.deleted.swept_links;
+            report.kept_as_new += outcome.deleted.kept_as_new;
+            marks.usage.push(outcome.usage);
+        }
+        Ok(())
     }
 
     /// The bytes each repository holds now (`registry du`): a walk like a pass's, with
