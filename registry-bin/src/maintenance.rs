@@ -42,8 +42,8 @@ pub async fn open_store(settings: &Settings) -> Result<Store, String> {
 }
 
 /// Runs a pass every `interval` (the first one interval after the start), logging one
-/// line per pass and recording it in `/metrics`. A pass that fails is logged and tried
-/// again at the next tick.
+/// line per pass and recording it in `/metrics`. A pass that fails, or a storage that
+/// cannot be opened for it, is logged, counted as failed and tried again at the next tick.
 ///
 /// The passes run on background threads ([`crate::background`]) over a store of their
 /// own, as `registry gc` does from another process (safe beside the server, see
@@ -59,19 +59,25 @@ pub fn spawn_schedule(
         .map_err(|e| format!("cannot start the garbage collection threads: {e}"))?;
     let settings = settings.clone();
     let schedule = async move {
-        let store = match open_store(&settings).await {
-            Ok(store) => store,
-            Err(e) => {
-                tracing::error!(error = %e, "garbage collection schedule cannot open the storage; no passes will run");
-                return;
-            }
-        };
         let options = options(&settings.gc, false, false);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut store = None;
         loop {
             ticker.tick().await;
-            run_pass(&store, &registry, &options).await;
+            if store.is_none() {
+                match open_store(&settings).await {
+                    Ok(opened) => store = Some(opened),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "garbage collection cannot open the storage; trying again at the next interval");
+                        registry.metrics().gc.failed();
+                        continue;
+                    }
+                }
+            }
+            if let Some(store) = &store {
+                run_pass(store, &registry, &options).await;
+            }
         }
     };
     std::thread::Builder::new()

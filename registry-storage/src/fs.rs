@@ -127,6 +127,32 @@ where
     }
 }
 
+/// Runs `op` on each item, in order, in one blocking task (a hand-off to the blocking
+/// pool per file cost more than the file operation), stopping at the first error: the
+/// items back, the results before the error, and the error.
+async fn run_batch<I, T, F>(
+    items: Vec<I>,
+    op: F,
+) -> Result<(Vec<I>, Vec<T>, Option<io::Error>), StorageError>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(&I) -> io::Result<T> + Send + 'static,
+{
+    let done = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            match op(item) {
+                Ok(value) => out.push(value),
+                Err(e) => return (items, out, Some(e)),
+            }
+        }
+        (items, out, None)
+    })
+    .await;
+    done.map_err(|join| StorageError::io("a batch of file operations", io::Error::other(join)))
+}
+
 #[async_trait::async_trait]
 impl Backend for FsBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
@@ -257,21 +283,11 @@ impl Backend for FsBackend {
             paths.push((path, *cutoff));
         }
         let root = self.root.clone();
-        // One blocking task for the whole batch: a hand-off per file cost more than the
-        // deletion. Deletions made before a failure are still recorded for the sync.
-        let done = tokio::task::spawn_blocking(move || {
-            let mut deleted = Vec::with_capacity(paths.len());
-            for (path, cutoff) in &paths {
-                match aging::delete_if_older(&root, path, *cutoff) {
-                    Ok(went) => deleted.push(went),
-                    Err(e) => return (paths, deleted, Some(e)),
-                }
-            }
-            (paths, deleted, None)
+        // Deletions made before a failure are still recorded for the sync.
+        let (paths, deleted, failed) = run_batch(paths, move |(path, cutoff)| {
+            aging::delete_if_older(&root, path, *cutoff)
         })
-        .await;
-        let (paths, deleted, failed) =
-            done.map_err(|join| StorageError::io("a batch of deletions", io::Error::other(join)))?;
+        .await?;
         self.unsynced_deletions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -293,28 +309,15 @@ impl Backend for FsBackend {
             .iter()
             .map(|key| self.path(key))
             .collect::<Result<Vec<_>, _>>()?;
-        // One blocking task for the whole batch, as for deletions.
-        let read = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::with_capacity(paths.len());
-            for path in &paths {
-                match blocking::read_small(path) {
-                    Ok(value) => out.push(value.map(Bytes::from)),
-                    Err(e) => return (out, Some(e)),
-                }
-            }
-            (out, None)
-        })
-        .await;
-        let (values, failed) =
-            read.map_err(|join| StorageError::io("a batch of reads", io::Error::other(join)))?;
+        let (_, values, failed) = run_batch(paths, |path| blocking::read_small(path)).await?;
         match failed {
             Some(e) => Err(StorageError::io(&keys[values.len()], e)),
-            None => Ok(values),
+            None => Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect()),
         }
     }
 
     async fn sync_deletions(&self) -> Result<(), StorageError> {
-        let dirs: Vec<PathBuf> = std::mem::take(
+        let mut dirs: Vec<PathBuf> = std::mem::take(
             &mut *self
                 .unsynced_deletions
                 .lock()
@@ -322,6 +325,9 @@ impl Backend for FsBackend {
         )
         .into_iter()
         .collect();
+        // Sorted, so the directories under one parent (which a pruned directory's sync
+        // falls back to) land in one task and that parent is synced once.
+        dirs.sort();
         // Each directory sync waits for the disk (a cache flush where the file system has
         // no journal): thousands of them overlap in a few blocking tasks.
         let per_task = dirs.len().div_ceil(CONCURRENT_SYNCS).max(1);
