@@ -6,6 +6,13 @@
 //! meanwhile, the first included, reads the upload's bytes as they become visible and
 //! follows the rest, so nobody waits for the whole blob and the upstream sees one GET.
 //!
+//! The segment just written stays in memory (the same buffers the hasher reads), and a
+//! client that keeps up (the usual case: the one whose pull started the fetch) is sent
+//! those buffers as they are, without reading the file back; one that falls behind
+//! reads the upload in storage. So a cold pull costs one write of each byte and no
+//! read, and object storage, which cannot read an upload in progress, still streams to
+//! the clients that keep up.
+//!
 //! ```text
 //!              upstream GET ──► hash + write segment ──► ... ──► digest verifies?
 //! state:  Connecting ──► Writing{written} ──► Writing{written'} ──►  yes: commit_upload ──► Done
@@ -29,6 +36,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::TryStreamExt;
 use http::{HeaderMap, StatusCode};
 use registry_core::{BlobHasher, Digest, ErrorCode, RegistryError, RepoName, UploadId};
@@ -44,8 +52,12 @@ use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 
-/// Bytes written between two points where readers may see them.
-const SEGMENT: u64 = 1 << 20;
+/// Bytes written between two points where readers may see them, and what the flight
+/// keeps in memory for them ([`Recent`]). Clients that keep up hold slices of recent
+/// segments until their connection sends them, so the segment bounds the memory of a
+/// fetch: 16 nodes pulling an uncached 5-blob image at once had a peak RSS of 53 to 55
+/// MiB with 1 MiB segments, 50 with 512 KiB, 46 with this.
+const SEGMENT: u64 = 256 * 1024;
 
 /// Bytes held back from clients until the digest verifies.
 const HOLD_BACK: u64 = 64 * 1024;
@@ -73,12 +85,54 @@ enum Failure {
 enum State {
     /// Waiting for the upstream's response.
     Connecting,
-    /// `written` bytes are in the upload and readable; `size` is the upstream's length.
-    Writing { written: u64, size: Option<u64> },
+    /// `written` bytes are in the upload and readable; `size` is the upstream's length;
+    /// `recent` holds the last segment written, ending at `written`.
+    Writing {
+        written: u64,
+        size: Option<u64>,
+        recent: Recent,
+    },
     /// Verified and committed: the blob is in storage.
     Done,
     /// Nothing was kept.
     Failed(Failure),
+}
+
+/// The bytes of the segment last written, kept in memory for the clients that keep up.
+#[derive(Debug, Clone)]
+struct Recent {
+    /// Offset of the first byte.
+    start: u64,
+    chunks: Arc<[Bytes]>,
+}
+
+impl Recent {
+    fn empty() -> Recent {
+        Recent {
+            start: 0,
+            chunks: Arc::from(Vec::new()),
+        }
+    }
+
+    /// The bytes in `[from, to)` as shared slices of the segment's buffers (no copy), or
+    /// `None` when `from` is not in the segment (the reader fell behind it).
+    fn slice(&self, from: u64, to: u64) -> Option<Vec<Bytes>> {
+        if from >= to || from < self.start {
+            return None;
+        }
+        let mut at = self.start;
+        let mut out = Vec::new();
+        for chunk in self.chunks.iter() {
+            let end = at + chunk.len() as u64;
+            if end > from && at < to {
+                let lo = usize::try_from(from.saturating_sub(at)).ok()?;
+                let hi = usize::try_from(to.min(end) - at).ok()?;
+                out.push(chunk.slice(lo..hi));
+            }
+            at = end;
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 /// One blob being fetched.
@@ -217,8 +271,13 @@ impl Job {
             .create_upload(&self.repo, &self.id)
             .await
             .map_err(storage)?;
-        self.state.send_replace(State::Writing { written: 0, size });
+        self.state.send_replace(State::Writing {
+            written: 0,
+            size,
+            recent: Recent::empty(),
+        });
         let mut hasher = SegmentHasher::new(BlobHasher::new(self.digest.algorithm()));
+        let mut segment: Vec<Bytes> = Vec::new();
         let mut writer = self
             .store
             .upload_writer(&self.repo, &self.id)
@@ -231,17 +290,23 @@ impl Job {
                 .await
                 .map_err(|e| upstream_failure(502, format!("broke off a blob: {e}")))?;
             let Some(chunk) = chunk else { break };
-            hasher.push(chunk.clone());
+            segment.push(chunk.clone());
             pending += chunk.len() as u64;
             writer.write(chunk).await.map_err(storage)?;
             if pending >= SEGMENT {
                 // Readable, not yet durable: the commit below syncs the whole blob once.
                 writer.flush().await.map_err(storage)?;
-                hasher.flush().await?;
+                let chunks: Arc<[Bytes]> = std::mem::take(&mut segment).into();
+                hasher.flush(Arc::clone(&chunks)).await?;
                 self.metrics.fetched(&self.upstream.label, pending);
+                let start = written;
                 written += pending;
                 pending = 0;
-                self.state.send_replace(State::Writing { written, size });
+                self.state.send_replace(State::Writing {
+                    written,
+                    size,
+                    recent: Recent { start, chunks },
+                });
             }
         }
         writer.commit().await.map_err(storage)?;
@@ -253,15 +318,19 @@ impl Job {
                 format!("sent {written} bytes of a blob it announced as {size:?} bytes"),
             ));
         }
-        hasher.finish().await?.verify(&self.digest).map_err(|e| {
-            upstream_failure(
-                502,
-                format!(
-                    "sent a blob that hashes to {}, not {}",
-                    e.actual, e.expected
-                ),
-            )
-        })?;
+        hasher
+            .finish(segment.into())
+            .await?
+            .verify(&self.digest)
+            .map_err(|e| {
+                upstream_failure(
+                    502,
+                    format!(
+                        "sent a blob that hashes to {}, not {}",
+                        e.actual, e.expected
+                    ),
+                )
+            })?;
         self.store
             .commit_upload(&self.repo, &self.id, &self.digest)
             .await
@@ -275,7 +344,6 @@ impl Job {
 struct SegmentHasher {
     idle: Option<BlobHasher>,
     busy: Option<tokio::task::JoinHandle<BlobHasher>>,
-    segment: Vec<bytes::Bytes>,
 }
 
 impl SegmentHasher {
@@ -283,17 +351,11 @@ impl SegmentHasher {
         SegmentHasher {
             idle: Some(hasher),
             busy: None,
-            segment: Vec::new(),
         }
     }
 
-    /// Adds bytes to the current segment.
-    fn push(&mut self, chunk: bytes::Bytes) {
-        self.segment.push(chunk);
-    }
-
-    /// Waits for the previous segment's hashing, then starts the current one's.
-    async fn flush(&mut self) -> Result<(), Failure> {
+    /// Waits for the previous segment's hashing, then starts `chunks`'.
+    async fn flush(&mut self, chunks: Arc<[Bytes]>) -> Result<(), Failure> {
         let mut hasher = match (self.busy.take(), self.idle.take()) {
             (Some(task), _) => task
                 .await
@@ -301,9 +363,8 @@ impl SegmentHasher {
             (None, Some(hasher)) => hasher,
             (None, None) => return Err(Failure::Storage("hasher already finished".into())),
         };
-        let chunks = std::mem::take(&mut self.segment);
         self.busy = Some(tokio::task::spawn_blocking(move || {
-            for chunk in &chunks {
+            for chunk in chunks.iter() {
                 hasher.update(chunk);
             }
             hasher
@@ -311,9 +372,9 @@ impl SegmentHasher {
         Ok(())
     }
 
-    /// The hasher over every byte pushed.
-    async fn finish(mut self) -> Result<BlobHasher, Failure> {
-        self.flush().await?;
+    /// The hasher over every segment flushed and `last`.
+    async fn finish(mut self, last: Arc<[Bytes]>) -> Result<BlobHasher, Failure> {
+        self.flush(last).await?;
         match self.busy.take() {
             Some(task) => task
                 .await
@@ -478,7 +539,8 @@ struct Follower {
     committed: Option<u64>,
     finished: bool,
     /// False once the upload cannot be read while it is written (object storage cannot
-    /// read a multipart upload in progress): the rest comes from the blob once done.
+    /// read a multipart upload in progress): the client then follows from memory while
+    /// it keeps up, and what it missed comes from the blob once done.
     follow_upload: bool,
 }
 
@@ -490,8 +552,15 @@ impl Follower {
             let state = self.rx.borrow_and_update().clone();
             match state {
                 State::Connecting => {}
-                State::Writing { written, .. } => {
+                State::Writing {
+                    written, recent, ..
+                } => {
                     let allowed = written.saturating_sub(HOLD_BACK);
+                    if let Some(chunks) = recent.slice(self.pos, allowed) {
+                        self.pos = allowed;
+                        let stream = futures::stream::iter(chunks.into_iter().map(Ok));
+                        return Ok(Some(Box::pin(stream)));
+                    }
                     if self.follow_upload && self.pos < allowed {
                         let (repo, id) = (&self.flight.repo, &self.flight.id);
                         let len = (allowed - self.pos).min(FOLLOW_READ);
@@ -554,5 +623,46 @@ impl Follower {
             .ok_or_else(|| std::io::Error::other("the fetched blob is gone from storage"))?;
         self.committed = Some(size);
         Ok(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recent() -> Recent {
+        let chunks: Vec<Bytes> = ["abcd", "ef", "ghij"]
+            .into_iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        Recent {
+            start: 100,
+            chunks: chunks.into(),
+        }
+    }
+
+    fn joined(parts: Option<Vec<Bytes>>) -> Option<String> {
+        parts.map(|parts| parts.iter().map(|b| String::from_utf8_lossy(b)).collect())
+    }
+
+    #[test]
+    fn a_reader_in_the_segment_gets_exactly_its_range_across_buffers() {
+        let recent = recent();
+        assert_eq!(
+            joined(recent.slice(100, 110)).as_deref(),
+            Some("abcdefghij")
+        );
+        assert_eq!(joined(recent.slice(103, 107)).as_deref(), Some("defg"));
+        assert_eq!(joined(recent.slice(104, 106)).as_deref(), Some("ef"));
+        assert_eq!(joined(recent.slice(109, 200)).as_deref(), Some("j"));
+    }
+
+    #[test]
+    fn a_reader_outside_the_segment_or_with_nothing_to_take_gets_none() {
+        let recent = recent();
+        assert_eq!(recent.slice(99, 105), None, "fell behind: read storage");
+        assert_eq!(recent.slice(110, 120), None, "past the end");
+        assert_eq!(recent.slice(105, 105), None, "nothing allowed yet");
+        assert_eq!(Recent::empty().slice(0, 10), None);
     }
 }
