@@ -19,7 +19,8 @@
 # time and peak RSS by /usr/bin/time; blob data files counted before and after). The
 # file system calls of each pass are counted by `strace -f -c` on a copy of each store
 # made before the passes. Last, a small push/pull load (`gc-latency`) runs against our
-# server alone, then beside passes run back to back.
+# server alone, then beside passes run back to back, GC_WINDOWS times in turn (each
+# window DURATION seconds; the table gives the median of the windows).
 #
 # The `proxy` workload (not in the default list) starts a third Distribution, the
 # upstream (anonymous, its access log kept), and two pull-through caches of it: ours
@@ -84,6 +85,7 @@ GC_IMAGES=${GC_IMAGES:-10000}
 GC_REPOS=${GC_REPOS:-1000}
 GC_DELAY=${GC_DELAY:-2}
 GC_LOAD=${GC_LOAD:---pushers 2 --pullers 2 --layer-kib 64,16}
+GC_WINDOWS=${GC_WINDOWS:-3}
 # The proxy workload: image size and layers, cold pulls at once.
 PROXY_MIB=${PROXY_MIB:-256}
 PROXY_LAYERS=${PROXY_LAYERS:-4}
@@ -351,22 +353,27 @@ run_gc() { # round
       "$THEIRS_BIN" garbage-collect --delete-untagged "$theirs_cfg" | tee -a "$RESULTS" >&2
   fi
 
-  # Push/pull latency alone, then beside passes run back to back until the load ends.
-  # shellcheck disable=SC2086 # GC_LOAD is a list of flags
-  load ours "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD
-  # shellcheck disable=SC2086
-  load ours-during-gc "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD &
-  local load_pid=$! passes=0
-  sleep 0.5
-  while kill -0 "$load_pid" 2>/dev/null && [ "$passes" -lt 1000 ]; do
-    python3 benches/gc_pass.py time --label ours --workload gc-pass-under-load \
-      --log "$BENCH_DIR/ours-gc-$round.pass.log" -- \
-      timeout "$RUN_TIMEOUT" "$OURS_BIN" gc --config "$ours_cfg" --delete-untagged --json \
-      >>"$RESULTS"
-    passes=$((passes + 1))
+  # Push/pull latency alone, then beside passes run back to back until the load ends;
+  # windows in turn, so a drift of the machine (ext4 slows file creation for minutes
+  # after Distribution's bulk delete) weighs on both sides alike.
+  local window load_pid passes
+  for window in $(seq "$GC_WINDOWS"); do
+    # shellcheck disable=SC2086 # GC_LOAD is a list of flags
+    load ours "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD
+    # shellcheck disable=SC2086
+    load ours-during-gc "$OURS_PORT" "$OURS_PID" "$round" gc-latency $GC_LOAD &
+    load_pid=$! passes=0
+    sleep 0.5
+    while kill -0 "$load_pid" 2>/dev/null && [ "$passes" -lt 1000 ]; do
+      python3 benches/gc_pass.py time --label ours --workload gc-pass-under-load \
+        --log "$BENCH_DIR/ours-gc-$round.pass.log" -- \
+        timeout "$RUN_TIMEOUT" "$OURS_BIN" gc --config "$ours_cfg" --delete-untagged --json \
+        >>"$RESULTS"
+      passes=$((passes + 1))
+    done
+    wait "$load_pid" || true
+    echo "round $round, window $window: $passes passes ran beside the load" >&2
   done
-  wait "$load_pid" || true
-  echo "round $round: $passes passes ran beside the load" >&2
   stop_servers
 
   # The same passes, on the copies, counted by strace (much slower, so not timed).

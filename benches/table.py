@@ -240,8 +240,9 @@ def print_gc(runs):
     if under is not None:
         print(f"| pass wall time beside the latency load (s, median of {n_under}) | "
               f"{fmt(under)} | | | | |")
-    print("\n| push/pull latency (ours) | without a pass | during passes | change | "
-          "target | met |")
+    windows = len(runs.get(("gc-latency-pull", "ours"), []))
+    print(f"\n| push/pull latency (ours), median of {windows} window(s) | without a pass | "
+          "during passes | change | target | met |")
     print("|---|---:|---:|---:|---|---|")
     for side in ("push", "pull"):
         for pct in ("p50_ms", "p99_ms"):
