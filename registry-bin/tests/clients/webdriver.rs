@@ -106,19 +106,28 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// A command's value, or the WebDriver error it got.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}{path}", self.session);
-        let mut req = self.http.request(method.clone(), &url);
+        let mut req = self.http.request(method, &url);
         if let Some(body) = body {
             req = req.json(&body);
         }
         let res: Value = req.send().await.unwrap().json().await.unwrap();
-        if let Some(error) = res["value"]["error"].as_str() {
-            panic!(
-                "WebDriver {method} {path}: {error}: {}",
-                res["value"]["message"]
-            );
+        match res["value"]["error"].as_str() {
+            Some(error) => Err(format!("{error}: {}", res["value"]["message"])),
+            None => Ok(res["value"].clone()),
         }
-        res["value"].clone()
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -157,6 +166,36 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// Runs `act`, which loads another page (a link clicked, a form sent), and waits
+    /// until that page replaced this one and loaded: the driver may answer the click
+    /// or key press before the navigation it starts, and elements found meanwhile on
+    /// the old page go stale.
+    async fn navigating(&self, act: impl std::future::Future<Output = Value>) {
+        self.eval("window.__oldPage = true; return null;").await;
+        act.await;
+        let script = "return window.__oldPage === undefined && document.readyState === 'complete';";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Mid-navigation the script may find no page to run in: not loaded yet.
+            let loaded = self
+                .try_call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": script, "args": []})),
+                )
+                .await;
+            if loaded == Ok(Value::Bool(true)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new page loaded after 10 s (still at {}: {loaded:?})",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The current page's HTML, for failure messages.
@@ -225,19 +264,18 @@ impl Browser {
         out
     }
 
-    /// Clicks an element (and waits for a navigation it starts).
+    /// Clicks a link or button that loads another page, and waits for that page.
     pub async fn click(&self, element: &Element) {
-        self.post(&format!("/element/{}/click", element.0), json!({}))
-            .await;
+        let path = format!("/element/{}/click", element.0);
+        self.navigating(self.post(&path, json!({}))).await;
     }
 
-    /// Types into an element.
-    pub async fn type_into(&self, element: &Element, text: &str) {
-        self.post(
-            &format!("/element/{}/value", element.0),
-            json!({ "text": text }),
-        )
-        .await;
+    /// Types `text` into a form's field and presses Enter, which sends the form, and
+    /// waits for the page it loads.
+    pub async fn submit_typing(&self, element: &Element, text: &str) {
+        let path = format!("/element/{}/value", element.0);
+        let keys = json!({ "text": format!("{text}\u{E007}") });
+        self.navigating(self.post(&path, keys)).await;
     }
 
     /// Runs `script` in the page (WebDriver's own channel, which the page's
