@@ -6,12 +6,13 @@
 //! meanwhile, the first included, reads the upload's bytes as they become visible and
 //! follows the rest, so nobody waits for the whole blob and the upstream sees one GET.
 //!
-//! The segment just written stays in memory (the same buffers the hasher reads), and a
-//! client that keeps up (the usual case: the one whose pull started the fetch) is sent
-//! those buffers as they are, without reading the file back; one that falls behind
-//! reads the upload in storage. So a cold pull costs one write of each byte and no
-//! read, and object storage, which cannot read an upload in progress, still streams to
-//! the clients that keep up.
+//! The latest segments written stay in memory (the same buffers the hasher reads), and
+//! a client that keeps up (the usual case: the one whose pull started the fetch) is sent
+//! those buffers as they are, without reading the file back, to the blob's end; the
+//! fetch waits a little for such clients before it lets a segment go, and one that falls
+//! behind anyway reads the upload in storage ([`window`](super::window)). So a cold pull
+//! costs one write of each byte and no read, and object storage, which cannot read an
+//! upload in progress, still streams to the clients that keep up.
 //!
 //! ```text
 //!              upstream GET ──► hash + write segment ──► ... ──► digest verifies?
@@ -43,6 +44,7 @@ use registry_core::{BlobHasher, Digest, ErrorCode, RegistryError, RepoName, Uplo
 use registry_storage::{ByteStream, StorageError, Store};
 use tokio::sync::watch;
 
+use super::window::{Position, Readers, Recent, Window};
 use super::{Proxy, Target, Upstream};
 use crate::handlers::blobs as local;
 use crate::handlers::noted;
@@ -52,11 +54,11 @@ use crate::notify::Happened;
 use crate::registry::Shared;
 use crate::reply::Reply;
 
-/// Bytes written between two points where readers may see them, and what the flight
-/// keeps in memory for them ([`Recent`]). Clients that keep up hold slices of recent
-/// segments until their connection sends them, so the segment bounds the memory of a
-/// fetch: 16 nodes pulling an uncached 5-blob image at once had a peak RSS of 53 to 55
-/// MiB with 1 MiB segments, 50 with 512 KiB, 46 with this.
+/// Bytes written between two points where readers may see them. Each segment costs the
+/// fetch two hops to the blocking pool (the write, the hash), and clients hold slices of
+/// it until their connection sends them: 16 nodes pulling an uncached 5-blob image at
+/// once peaked at 53 to 55 MiB of RSS with 1 MiB segments, 50 with 512 KiB, 46 with
+/// this; 512 KiB within today's window pulled no faster and peaked at up to 53 MiB.
 const SEGMENT: u64 = 256 * 1024;
 
 /// Bytes held back from clients until the digest verifies.
@@ -86,53 +88,17 @@ enum State {
     /// Waiting for the upstream's response.
     Connecting,
     /// `written` bytes are in the upload and readable; `size` is the upstream's length;
-    /// `recent` holds the last segment written, ending at `written`.
+    /// `recent` holds the latest segments written, ending at `written`.
     Writing {
         written: u64,
         size: Option<u64>,
         recent: Recent,
     },
-    /// Verified and committed: the blob is in storage.
-    Done,
+    /// Verified and committed: the blob is in storage; `recent` holds its last segments,
+    /// ending at its end.
+    Done { recent: Recent },
     /// Nothing was kept.
     Failed(Failure),
-}
-
-/// The bytes of the segment last written, kept in memory for the clients that keep up.
-#[derive(Debug, Clone)]
-struct Recent {
-    /// Offset of the first byte.
-    start: u64,
-    chunks: Arc<[Bytes]>,
-}
-
-impl Recent {
-    fn empty() -> Recent {
-        Recent {
-            start: 0,
-            chunks: Arc::from(Vec::new()),
-        }
-    }
-
-    /// The bytes in `[from, to)` as shared slices of the segment's buffers (no copy), or
-    /// `None` when `from` is not in the segment (the reader fell behind it).
-    fn slice(&self, from: u64, to: u64) -> Option<Vec<Bytes>> {
-        if from >= to || from < self.start {
-            return None;
-        }
-        let mut at = self.start;
-        let mut out = Vec::new();
-        for chunk in self.chunks.iter() {
-            let end = at + chunk.len() as u64;
-            if end > from && at < to {
-                let lo = usize::try_from(from.saturating_sub(at)).ok()?;
-                let hi = usize::try_from(to.min(end) - at).ok()?;
-                out.push(chunk.slice(lo..hi));
-            }
-            at = end;
-        }
-        (!out.is_empty()).then_some(out)
-    }
 }
 
 /// One blob being fetched.
@@ -142,6 +108,7 @@ struct Flight {
     repo: RepoName,
     id: UploadId,
     state: watch::Receiver<State>,
+    readers: Arc<Readers>,
 }
 
 /// Blobs being fetched, by digest.
@@ -164,6 +131,7 @@ struct Job {
     repo: RepoName,
     id: UploadId,
     state: watch::Sender<State>,
+    readers: Arc<Readers>,
 }
 
 impl Flights {
@@ -181,10 +149,12 @@ impl Flights {
         }
         let id = mint_upload_id();
         let (tx, rx) = watch::channel(State::Connecting);
+        let readers = Arc::new(Readers::default());
         let flight = Arc::new(Flight {
             repo: name.clone(),
             id: id.clone(),
             state: rx,
+            readers: Arc::clone(&readers),
         });
         map.insert(digest.clone(), Arc::clone(&flight));
         let job = Job {
@@ -197,6 +167,7 @@ impl Flights {
             repo: name.clone(),
             id,
             state: tx,
+            readers,
         };
         tokio::spawn(job.run());
         flight
@@ -221,8 +192,8 @@ impl Job {
     async fn run(self) {
         let label = self.upstream.label.clone();
         match self.fetch().await {
-            Ok(()) => {
-                self.state.send_replace(State::Done);
+            Ok(recent) => {
+                self.state.send_replace(State::Done { recent });
                 self.leave();
             }
             Err(failure) => {
@@ -244,7 +215,8 @@ impl Job {
         map.remove(&self.digest);
     }
 
-    async fn fetch(&self) -> Result<(), Failure> {
+    /// Fetches, verifies and stores the blob; returns its last segments.
+    async fn fetch(&self) -> Result<Recent, Failure> {
         let upstream_failure = |status: u16, message: String| Failure::Upstream { status, message };
         let mut response = self
             .upstream
@@ -278,6 +250,7 @@ impl Job {
         });
         let mut hasher = SegmentHasher::new(BlobHasher::new(self.digest.algorithm()));
         let mut segment: Vec<Bytes> = Vec::new();
+        let mut window = Window::default();
         let mut writer = self
             .store
             .upload_writer(&self.repo, &self.id)
@@ -299,13 +272,14 @@ impl Job {
                 let chunks: Arc<[Bytes]> = std::mem::take(&mut segment).into();
                 hasher.flush(Arc::clone(&chunks)).await?;
                 self.metrics.fetched(&self.upstream.label, pending);
-                let start = written;
+                let next_start = window.start_after(pending);
+                self.readers.wait_past(window.start(), next_start).await;
                 written += pending;
                 pending = 0;
                 self.state.send_replace(State::Writing {
                     written,
                     size,
-                    recent: Recent { start, chunks },
+                    recent: window.push(chunks),
                 });
             }
         }
@@ -318,8 +292,9 @@ impl Job {
                 format!("sent {written} bytes of a blob it announced as {size:?} bytes"),
             ));
         }
+        let last: Arc<[Bytes]> = segment.into();
         hasher
-            .finish(segment.into())
+            .finish(Arc::clone(&last))
             .await?
             .verify(&self.digest)
             .map_err(|e| {
@@ -334,7 +309,8 @@ impl Job {
         self.store
             .commit_upload(&self.repo, &self.id, &self.digest)
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        Ok(window.push(last))
     }
 }
 
@@ -439,7 +415,7 @@ pub async fn get(
         .wait_for(|s| match s {
             State::Connecting => false,
             State::Writing { .. } => !ranged,
-            State::Done | State::Failed(_) => true,
+            State::Done { .. } | State::Failed(_) => true,
         })
         .await
         .map(|s| s.clone())
@@ -451,7 +427,7 @@ pub async fn get(
             ))
         }
         State::Writing { size, .. } => size,
-        State::Done => {
+        State::Done { .. } => {
             shared.store.link_blob(name, digest).await?;
             return local::get(shared, headers, name, digest, false).await;
         }
@@ -470,12 +446,13 @@ pub async fn get(
     };
     let follower = Follower {
         store: shared.store.clone(),
+        position: flight.readers.join(),
         flight,
         rx,
         name: name.clone(),
         digest: digest.clone(),
         pos: 0,
-        committed: None,
+        linked: false,
         finished: false,
         follow_upload: true,
     };
@@ -534,9 +511,12 @@ struct Follower {
     rx: watch::Receiver<State>,
     name: RepoName,
     digest: Digest,
+    /// Offset of the next byte to give the client's connection.
     pos: u64,
-    /// The blob's size once committed (and linked into `name`).
-    committed: Option<u64>,
+    /// `pos` as the fetch sees it, once the connection took what it was given.
+    position: Position,
+    /// Whether the committed blob is linked into `name`.
+    linked: bool,
     finished: bool,
     /// False once the upload cannot be read while it is written (object storage cannot
     /// read a multipart upload in progress): the client then follows from memory while
@@ -548,6 +528,8 @@ impl Follower {
     /// The next piece to send: bytes of the upload up to the hold-back point while the
     /// flight writes, then the rest of the committed blob. `Err` breaks the response off.
     async fn next(&mut self) -> std::io::Result<Option<ByteStream>> {
+        // The connection asks for more: it took every byte given so far.
+        self.position.set(self.pos, &self.flight.readers);
         loop {
             let state = self.rx.borrow_and_update().clone();
             match state {
@@ -556,10 +538,8 @@ impl Follower {
                     written, recent, ..
                 } => {
                     let allowed = written.saturating_sub(HOLD_BACK);
-                    if let Some(chunks) = recent.slice(self.pos, allowed) {
-                        self.pos = allowed;
-                        let stream = futures::stream::iter(chunks.into_iter().map(Ok));
-                        return Ok(Some(Box::pin(stream)));
+                    if let Some(stream) = self.take_from_memory(&recent, allowed) {
+                        return Ok(Some(stream));
                     }
                     if self.follow_upload && self.pos < allowed {
                         let (repo, id) = (&self.flight.repo, &self.flight.id);
@@ -576,11 +556,14 @@ impl Follower {
                         }
                     }
                 }
-                State::Done => {
-                    let size = match self.committed {
-                        Some(size) => size,
-                        None => self.commit_seen().await?,
-                    };
+                State::Done { recent } => {
+                    if !self.linked {
+                        self.link_seen().await?;
+                    }
+                    let size = recent.end();
+                    if let Some(stream) = self.take_from_memory(&recent, size) {
+                        return Ok(Some(stream));
+                    }
                     let len = size.saturating_sub(self.pos).min(FOLLOW_READ);
                     if len == 0 {
                         return Ok(None);
@@ -600,69 +583,30 @@ impl Follower {
                     )))
                 }
             }
-            if self.rx.changed().await.is_err() && !matches!(*self.rx.borrow(), State::Done) {
+            if self.rx.changed().await.is_err() && !matches!(*self.rx.borrow(), State::Done { .. })
+            {
                 return Err(std::io::Error::other("the blob fetch stopped"));
             }
         }
     }
 
+    /// The client's next bytes up to `to` from the flight's memory, if it kept up.
+    fn take_from_memory(&mut self, recent: &Recent, to: u64) -> Option<ByteStream> {
+        let chunks = recent.slice(self.pos, to)?;
+        self.pos = to;
+        Some(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))))
+    }
+
     /// On the flight's `Done`: links the blob into this client's repository if the
-    /// flight wrote it for another, and learns its size.
-    async fn commit_seen(&mut self) -> std::io::Result<u64> {
+    /// flight wrote it for another.
+    async fn link_seen(&mut self) -> std::io::Result<()> {
         if self.name != self.flight.repo {
             self.store
                 .link_blob(&self.name, &self.digest)
                 .await
                 .map_err(std::io::Error::other)?;
         }
-        let size = self
-            .store
-            .blob_size(&self.digest)
-            .await
-            .map_err(std::io::Error::other)?
-            .ok_or_else(|| std::io::Error::other("the fetched blob is gone from storage"))?;
-        self.committed = Some(size);
-        Ok(size)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn recent() -> Recent {
-        let chunks: Vec<Bytes> = ["abcd", "ef", "ghij"]
-            .into_iter()
-            .map(|s| Bytes::from_static(s.as_bytes()))
-            .collect();
-        Recent {
-            start: 100,
-            chunks: chunks.into(),
-        }
-    }
-
-    fn joined(parts: Option<Vec<Bytes>>) -> Option<String> {
-        parts.map(|parts| parts.iter().map(|b| String::from_utf8_lossy(b)).collect())
-    }
-
-    #[test]
-    fn a_reader_in_the_segment_gets_exactly_its_range_across_buffers() {
-        let recent = recent();
-        assert_eq!(
-            joined(recent.slice(100, 110)).as_deref(),
-            Some("abcdefghij")
-        );
-        assert_eq!(joined(recent.slice(103, 107)).as_deref(), Some("defg"));
-        assert_eq!(joined(recent.slice(104, 106)).as_deref(), Some("ef"));
-        assert_eq!(joined(recent.slice(109, 200)).as_deref(), Some("j"));
-    }
-
-    #[test]
-    fn a_reader_outside_the_segment_or_with_nothing_to_take_gets_none() {
-        let recent = recent();
-        assert_eq!(recent.slice(99, 105), None, "fell behind: read storage");
-        assert_eq!(recent.slice(110, 120), None, "past the end");
-        assert_eq!(recent.slice(105, 105), None, "nothing allowed yet");
-        assert_eq!(Recent::empty().slice(0, 10), None);
+        self.linked = true;
+        Ok(())
     }
 }

@@ -26,6 +26,7 @@ pub mod blobs;
 pub mod challenge;
 pub mod client;
 pub mod manifests;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
