@@ -446,9 +446,15 @@ fn sixteen_pulls_fetch_once(cache_of: impl FnOnce(&str) -> Registry) {
         .unwrap();
     let digests = runtime.block_on(async {
         let client = reqwest::Client::new();
-        let pulls = (0..16).map(|_| {
+        // Some pulls join late, some stall longer than the fetch waits for a reader: they
+        // fall behind what it keeps in memory and read the rest from storage.
+        let pulls = (0..16).map(|i| {
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move {
+                if i % 4 == 2 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let mut stall = i % 4 == 1;
                 let mut res = client
                     .get(&url)
                     .basic_auth(USER, Some(PASS))
@@ -461,6 +467,10 @@ fn sixteen_pulls_fetch_once(cache_of: impl FnOnce(&str) -> Registry) {
                 while let Some(chunk) = res.chunk().await.unwrap() {
                     len += chunk.len();
                     hash.update(&chunk);
+                    if stall && len > 2 << 20 {
+                        stall = false;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
                 }
                 (len, format!("sha256:{}", hex::encode(hash.finalize())))
             })
