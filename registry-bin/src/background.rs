@@ -14,6 +14,9 @@
 //!
 //! Both are per thread on Linux and inherited by the threads a thread starts, so the
 //! runtime's start hook sets them on every one of its threads and on no request thread.
+//! `registry gc` and `registry du` lower their main thread too ([`lower_this_thread`]):
+//! `block_on` polls the command's own future there (the walk's bookkeeping, the
+//! manifests' parsing, the live set), which otherwise ran at normal priority.
 //! `thread-priority` and `rustix` give the two system calls safe signatures (this crate
 //! forbids `unsafe`).
 
@@ -37,7 +40,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(1)
         .thread_name("registry-background")
         .enable_all()
-        .on_thread_start(lower_priority)
+        .on_thread_start(lower_this_thread)
         .build()
 }
 
@@ -45,7 +48,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// [`NICE`] (within the system's range), which counts only if the policy was refused.
 /// Best effort: a system that refuses both leaves the work at normal priority, which is
 /// correct, only less kind to requests.
-fn lower_priority() {
+pub fn lower_this_thread() {
     let nice = rustix::process::getpriority_process(None);
     // The crate also sets the thread's nice value to the idle policy's only priority,
     // 0, which an unprivileged process already at a higher nice value may not do: that
@@ -82,5 +85,10 @@ mod tests {
         let expected = (IDLE, (before.1 + NICE).min(19));
         assert_eq!((worker, blocking), (expected, expected));
         assert_eq!(priority(), before, "the calling thread keeps its own");
+        let lowered = std::thread::spawn(|| {
+            lower_this_thread();
+            priority()
+        });
+        assert_eq!(lowered.join().unwrap(), expected, "a thread that asks");
     }
 }

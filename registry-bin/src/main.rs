@@ -89,9 +89,11 @@ where
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    // A pass or a walk beside a running server: at the priority of background work.
+    // A pass or a walk beside a running server: at the priority of background work,
+    // this thread included, since `block_on` polls the command's future here.
     let runtime = registry_bin::background::runtime()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    registry_bin::background::lower_this_thread();
     runtime.block_on(command(settings))
 }
 
