@@ -58,7 +58,7 @@ use crate::reply::Reply;
 /// fetch two hops to the blocking pool (the write, the hash), and clients hold slices of
 /// it until their connection sends them: 16 nodes pulling an uncached 5-blob image at
 /// once peaked at 53 to 55 MiB of RSS with 1 MiB segments, 50 with 512 KiB, 46 with
-/// this; 512 KiB within today's window pulled no faster and peaked at up to 53 MiB.
+/// this; 512 KiB with a 2 MiB window pulled no faster and peaked at up to 53 MiB.
 const SEGMENT: u64 = 256 * 1024;
 
 /// Bytes held back from clients until the digest verifies.
