@@ -2,11 +2,13 @@
 //! server (see `app.rs`), and runs it until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use registry_bin::cli::{Cli, Command, ConfigCommand, ConfigFile, ServeArgs};
 use registry_bin::config::{load, LogFormat, Settings, StorageSettings};
 use registry_bin::{app, commands, maintenance};
+use registry_storage::Pace;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -20,8 +22,12 @@ fn main() -> ExitCode {
         Command::PullSecret(args) => {
             return commands::stdio(|i, o| commands::pull_secret::run(args, i, o))
         }
-        Command::Gc(args) => maintain(&args.file, |s| maintenance::gc_command(s, &args)),
-        Command::Du(args) => maintain(&args.file, |s| maintenance::du_command(s, args.json)),
+        Command::Gc(args) => maintain(&args.file, |s, pace| {
+            maintenance::gc_command(s, &args, pace)
+        }),
+        Command::Du(args) => maintain(&args.file, |s, pace| {
+            maintenance::du_command(s, args.json, pace)
+        }),
         Command::Import(args) => match import(&args) {
             // Ran to the end but left objects out (listed in the summary).
             Ok(false) => return ExitCode::from(1),
@@ -82,19 +88,22 @@ fn config_check(file: &std::path::Path) -> Result<(), String> {
 /// standard error (standard output is the command's report).
 fn maintain<F, Fut>(file: &ConfigFile, command: F) -> Result<(), String>
 where
-    F: FnOnce(Settings) -> Fut,
+    F: FnOnce(Settings, Arc<dyn Pace>) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
     let (settings, warnings) = settings(file.path(), &ServeArgs::default())?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    // A pass or a walk beside a running server: at the priority of background work,
-    // this thread included, since `block_on` polls the command's future here.
-    let runtime = registry_bin::background::runtime()
+    // A pass or a walk beside a running server: background work, this thread included,
+    // since `block_on` polls the command's future here; it yields to the server's traffic.
+    let (runtime, governor) = registry_bin::background::runtime()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    registry_bin::background::lower_this_thread();
-    runtime.block_on(command(settings))
+    governor.enlist_this_thread();
+    runtime.block_on(async {
+        let _watching = governor.watch(None);
+        command(settings, governor.clone()).await
+    })
 }
 
 fn serve(args: &ServeArgs) -> Result<(), String> {

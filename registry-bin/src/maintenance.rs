@@ -5,10 +5,11 @@
 //! runs them and reports.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use registry_core::gc::Usage;
-use registry_storage::{Eviction, GcOptions, GcReport, Store};
+use registry_storage::{Eviction, GcOptions, GcReport, Pace, Store};
 
 use crate::background;
 use crate::cli::GcArgs;
@@ -55,7 +56,7 @@ pub fn spawn_schedule(
     settings: &Settings,
     interval: std::time::Duration,
 ) -> Result<(), String> {
-    let runtime = background::runtime()
+    let (runtime, governor) = background::runtime()
         .map_err(|e| format!("cannot start the garbage collection threads: {e}"))?;
     let settings = settings.clone();
     let schedule = async move {
@@ -67,7 +68,7 @@ pub fn spawn_schedule(
             ticker.tick().await;
             if store.is_none() {
                 match open_store(&settings).await {
-                    Ok(opened) => store = Some(opened),
+                    Ok(opened) => store = Some(opened.with_pace(governor.clone())),
                     Err(e) => {
                         tracing::warn!(error = %e, "garbage collection cannot open the storage; trying again at the next interval");
                         registry.metrics().gc.failed();
@@ -76,6 +77,8 @@ pub fn spawn_schedule(
                 }
             }
             if let Some(store) = &store {
+                let served = registry.clone();
+                let _watching = governor.watch(Some(Box::new(move || served.metrics().served())));
                 run_pass(store, &registry, &options).await;
             }
         }
@@ -102,10 +105,14 @@ async fn run_pass(store: &Store, registry: &Registry, options: &GcOptions) {
     }
 }
 
-/// `registry gc`: one pass now; the report on standard output. Fails (exit 2) when the
-/// blob sweep had to be skipped, so a cron job notices an unreadable manifest.
-pub async fn gc_command(settings: Settings, args: &GcArgs) -> Result<(), String> {
-    let store = open_store(&settings).await?;
+/// `registry gc`: one pass now, at `pace`; the report on standard output. Fails (exit 2)
+/// when the blob sweep had to be skipped, so a cron job notices an unreadable manifest.
+pub async fn gc_command(
+    settings: Settings,
+    args: &GcArgs,
+    pace: Arc<dyn Pace>,
+) -> Result<(), String> {
+    let store = open_store(&settings).await?.with_pace(pace);
     let options = options(&settings.gc, args.dry_run, args.delete_untagged);
     let report = store
         .collect_garbage(&options, SystemTime::now())
@@ -134,9 +141,9 @@ pub async fn preview(settings: &Settings) -> Result<String, String> {
     Ok(render(&report, false))
 }
 
-/// `registry du`: the bytes each repository holds, as a table or JSON.
-pub async fn du_command(settings: Settings, json: bool) -> Result<(), String> {
-    let store = open_store(&settings).await?;
+/// `registry du`: the bytes each repository holds, as a table or JSON; the walk at `pace`.
+pub async fn du_command(settings: Settings, json: bool, pace: Arc<dyn Pace>) -> Result<(), String> {
+    let store = open_store(&settings).await?.with_pace(pace);
     let usage = store
         .usage()
         .await

@@ -11,6 +11,7 @@ pub use proxy::{ProxyEvent, ProxyMetrics};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ struct Series {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Mutex<Series>,
+    /// Requests answered, read without the lock by background work that yields to them.
+    served: AtomicU64,
     /// Garbage collection passes and storage use.
     pub gc: GcMetrics,
     /// The pull-through cache, per upstream (shared with the tasks that fetch blobs).
@@ -74,6 +77,7 @@ impl Metrics {
         bytes_in: u64,
         bytes_out: u64,
     ) {
+        self.served.fetch_add(1, Ordering::Relaxed);
         self.with(|s| {
             *s.requests
                 .entry((route.to_owned(), method.to_owned(), status))
@@ -85,6 +89,11 @@ impl Metrics {
             s.bytes_in += bytes_in;
             s.bytes_out += bytes_out;
         });
+    }
+
+    /// How many requests were answered so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// A completed blob upload, from its start to its commit.

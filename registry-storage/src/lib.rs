@@ -54,5 +54,6 @@ pub use error::StorageError;
 pub use fs::FsBackend;
 pub use memory::MemoryBackend;
 pub use store::{
-    claim_refresh, CacheConfig, Eviction, GcOptions, GcReport, Store, StoredManifest, TagInfo,
+    claim_refresh, CacheConfig, Eviction, GcOptions, GcReport, Pace, Store, StoredManifest,
+    TagInfo, Turn,
 };

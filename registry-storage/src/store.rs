@@ -18,10 +18,12 @@
 //! - `manifests.rs`: manifests and referrers.
 //! - `tags.rs`: tags, repository existence and the catalog.
 //! - `cache.rs`: the optional in-memory cache of tags and manifests.
+//! - `gc.rs`: garbage collection and usage walks; `pace.rs`: how they yield to requests.
 
 mod cache;
 mod gc;
 mod manifests;
+mod pace;
 mod tags;
 mod uploads;
 
@@ -36,6 +38,7 @@ use crate::error::StorageError;
 use crate::layout;
 pub use cache::CacheConfig;
 pub use gc::{claim_refresh, Eviction, GcOptions, GcReport};
+pub use pace::{Pace, Turn};
 pub use tags::TagInfo;
 
 /// How many objects one `list_objects` page asks for, as an object store's list does.
@@ -53,6 +56,8 @@ pub struct Store {
     cache: Option<Arc<MetaCache>>,
     /// Links older than this are touched when a request relies on them (see `gc.rs`).
     claim_refresh: Duration,
+    /// What gives garbage collection and usage walks their turns (see `store/pace.rs`).
+    pace: Option<Arc<dyn Pace>>,
 }
 
 /// A manifest as stored: its media type and the exact bytes received.
@@ -71,6 +76,7 @@ impl Store {
             backend,
             cache: None,
             claim_refresh: claim_refresh(DEFAULT_GC_DELAY),
+            pace: None,
         }
     }
 
@@ -90,6 +96,15 @@ impl Store {
     pub fn with_gc_delay(self, delay: Duration) -> Store {
         Store {
             claim_refresh: claim_refresh(delay),
+            ..self
+        }
+    }
+
+    /// The same store whose garbage collection passes and usage walks take a turn from
+    /// `pace` for each batch of storage calls (requests never do).
+    pub fn with_pace(self, pace: Arc<dyn Pace>) -> Store {
+        Store {
+            pace: Some(pace),
             ..self
         }
     }

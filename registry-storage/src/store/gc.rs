@@ -40,6 +40,7 @@ use registry_core::gc::{
 use registry_core::{manifest, Digest, RepoName};
 use serde::Serialize;
 
+use super::pace::Turn;
 use super::Store;
 use crate::backend::{ObjectEntry, ObjectMeta};
 use crate::error::StorageError;
@@ -609,7 +610,10 @@ impl Store {
         let batches: Vec<Vec<(String, SystemTime)>> =
             items.chunks(DELETE_BATCH).map(<[_]>::to_vec).collect();
         let batches: Vec<Vec<bool>> = futures::stream::iter(batches)
-            .map(|batch| self.backend.delete_many_if_older(batch))
+            .map(|batch| async move {
+                let _turn = self.turn().await;
+                self.backend.delete_many_if_older(batch).await
+            })
             .buffered(CONCURRENT_BATCHES)
             .try_collect()
             .await?;
@@ -627,7 +631,9 @@ impl Store {
         };
         // A tag that does not hold a digest fails the pass (`StorageError::Corrupt`,
         // naming it): what it pointed at cannot be known, so nothing may go.
+        let turn = self.turn().await;
         let tags = self.list_tags_detailed(repo).await?.unwrap_or_default();
+        drop(turn);
         ops.0 += 1 + tags.len() as u64;
         for tag in tags {
             scan.tag_times.insert(tag.name.clone(), tag.pushed);
@@ -691,7 +697,9 @@ impl Store {
         listed: &[(Digest, ObjectMeta)],
     ) -> Result<Vec<Revision>, StorageError> {
         let digests: Vec<Digest> = listed.iter().map(|(digest, _)| digest.clone()).collect();
+        let turn = self.turn().await;
         let read = self.get_manifests_uncached(repo, &digests).await?;
+        drop(turn);
         let mut out = Vec::with_capacity(read.len());
         for (digest, read) in digests.iter().zip(read) {
             out.push(match read {
@@ -734,10 +742,8 @@ impl Store {
         let mut out = HashSet::new();
         let mut after: Option<String> = None;
         loop {
-            ops.0 += 1;
             let page = self
-                .backend
-                .list_objects(layout::REPOSITORIES, after.as_deref(), super::PAGE)
+                .list_page(layout::REPOSITORIES, after.as_deref(), ops)
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.key.clone());
@@ -759,16 +765,33 @@ impl Store {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            ops.0 += 1;
-            let page = self
-                .backend
-                .list_objects(prefix, after.as_deref(), super::PAGE)
-                .await?;
+            let page = self.list_page(prefix, after.as_deref(), ops).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.key.clone());
             out.extend(page);
         }
         Ok(out)
+    }
+
+    /// One page of objects under `prefix` after `after`, once the pace allows.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        ops: &mut Ops,
+    ) -> Result<Vec<ObjectEntry>, StorageError> {
+        let _turn = self.turn().await;
+        ops.0 += 1;
+        self.backend.list_objects(prefix, after, super::PAGE).await
+    }
+
+    /// Waits until the store's [`Pace`](super::Pace), if any, lets the next batch of a
+    /// pass's storage calls start; the batch runs while the turn is held.
+    async fn turn(&self) -> Turn {
+        match &self.pace {
+            Some(pace) => pace.turn().await,
+            None => Turn::free(),
+        }
     }
 }
 

@@ -17,13 +17,22 @@
 //! `registry gc` and `registry du` lower their main thread too ([`lower_this_thread`]):
 //! `block_on` polls the command's own future there (the walk's bookkeeping, the
 //! manifests' parsing, the live set), which otherwise ran at normal priority.
-//! `thread-priority` and `rustix` give the two system calls safe signatures (this crate
+//! `thread-priority` and `rustix` give the system calls safe signatures (this crate
 //! forbids `unsafe`).
+//!
+//! The idle policy is not enough on its own: a [`Governor`] also keeps the threads to one
+//! CPU and pauses passes most of the time while requests are served (`governor.rs`).
+
+mod governor;
+
+use std::sync::Arc;
 
 use thread_priority::{
     set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
     ThreadSchedulePolicy,
 };
+
+pub use governor::{Governor, Served, Watching};
 
 /// How much lower than the process's the nice value of background threads is where the
 /// idle policy is refused: at nice +10 a thread gets about a tenth of the CPU a request
@@ -34,14 +43,20 @@ pub const NICE: i32 = 10;
 const IDLE: ThreadSchedulePolicy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
 
 /// A runtime for background work: one worker (a pass is mostly waits on storage, which
-/// its own blocking threads carry) and the blocking pool, all at the lowest priority.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// its own blocking threads carry) and the blocking pool, all at the lowest priority and
+/// placed by the returned governor, which also paces the passes of a store given it
+/// (`Store::with_pace`) while it watches ([`Governor::watch`]).
+pub fn runtime() -> std::io::Result<(tokio::runtime::Runtime, Arc<Governor>)> {
+    let governor = Governor::new();
+    let (enlist, discharge) = (governor.clone(), governor.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("registry-background")
         .enable_all()
-        .on_thread_start(lower_this_thread)
-        .build()
+        .on_thread_start(move || enlist.enlist_this_thread())
+        .on_thread_stop(move || discharge.discharge_this_thread())
+        .build()?;
+    Ok((runtime, governor))
 }
 
 /// Puts the calling thread under the idle policy, then raises its nice value by
@@ -78,7 +93,7 @@ mod tests {
     #[test]
     fn background_threads_run_idle_and_the_caller_keeps_its_priority() {
         let before = priority();
-        let runtime = runtime().unwrap();
+        let (runtime, _) = runtime().unwrap();
         let worker = runtime.block_on(async { tokio::spawn(async { priority() }).await.unwrap() });
         let blocking =
             runtime.block_on(async { tokio::task::spawn_blocking(priority).await.unwrap() });
