@@ -120,9 +120,9 @@ pub async fn gc_command(
         .map_err(|e| format!("garbage collection failed: {e}"))?;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        println!("{json}");
+        emit(&format!("{json}\n"))?;
     } else {
-        print!("{}", render(&report, args.quiet));
+        emit(&render(&report, args.quiet))?;
     }
     match &report.blob_sweep_skipped {
         Some(reason) => Err(reason.clone()),
@@ -150,11 +150,24 @@ pub async fn du_command(settings: Settings, json: bool, pace: Arc<dyn Pace>) -> 
         .map_err(|e| format!("walking the storage failed: {e}"))?;
     if json {
         let text = serde_json::to_string_pretty(&usage).map_err(|e| e.to_string())?;
-        println!("{text}");
+        emit(&format!("{text}\n"))
     } else {
-        print!("{}", render_usage(&usage));
+        emit(&render_usage(&usage))
     }
-    Ok(())
+}
+
+/// Writes a command's report to standard output. A reader that left early (`| head`)
+/// ends the output quietly, as it does other command-line tools' (`print!` would panic:
+/// Rust ignores `SIGPIPE`); the pass itself has run whole by then.
+fn emit(report: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The log line of a pass.

@@ -4,6 +4,7 @@
 //! --json`, and `registry config check`'s retention preview.
 
 use std::collections::{BTreeMap, HashSet};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -71,6 +72,26 @@ async fn dry_run_garbage_collect_du_and_config_check() {
     assert_eq!(report["deleted_blobs"], 4, "{out}");
     assert_eq!(report["freed_bytes"], garbage + orphan.len(), "{out}");
     assert_eq!(registry.snapshot(), before, "a dry run changed the storage");
+
+    // A reader that leaves before the report (`| head`) ends it quietly: no panic.
+    let mut early = crate::spawn::command();
+    early
+        .args(["gc", "--dry-run", "--json", &config])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = early.spawn().unwrap();
+    drop(child.stdout.take());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("panicked"),
+        "{}: {stderr}",
+        output.status
+    );
 
     // The real pass, while clients pull what stays.
     let stop = Arc::new(AtomicBool::new(false));
