@@ -58,6 +58,9 @@ pub fn spawn_schedule(
 ) -> Result<(), String> {
     let (runtime, governor) = background::runtime()
         .map_err(|e| format!("cannot start the garbage collection threads: {e}"))?;
+    // `block_on` polls the passes' own futures on the schedule's thread: background
+    // work too.
+    let enlist = governor.clone();
     let settings = settings.clone();
     let schedule = async move {
         let options = options(&settings.gc, false, false);
@@ -85,7 +88,10 @@ pub fn spawn_schedule(
     };
     std::thread::Builder::new()
         .name("registry-gc-schedule".into())
-        .spawn(move || runtime.block_on(schedule))
+        .spawn(move || {
+            enlist.enlist_this_thread();
+            runtime.block_on(schedule)
+        })
         .map_err(|e| format!("cannot start the garbage collection schedule: {e}"))?;
     Ok(())
 }
