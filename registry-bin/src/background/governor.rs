@@ -63,6 +63,9 @@ pub struct Governor {
     /// they keep to while there is traffic. `None` with a single CPU (nothing to leave
     /// free) or where affinity is unknown.
     cpus: Option<(CpuSet, CpuSet)>,
+    /// Whether a pass is being watched: a watch that ended changes nothing more, even
+    /// if its task was in the middle of a step when its guard dropped.
+    watching: AtomicBool,
     /// Whether there is traffic now.
     yielding: AtomicBool,
     /// Open while a pass may start storage calls.
@@ -87,6 +90,7 @@ impl Governor {
         Arc::new(Governor {
             threads: Mutex::new(Vec::new()),
             cpus,
+            watching: AtomicBool::new(false),
             yielding: AtomicBool::new(false),
             gate: watch::channel(true).0,
             one_at_a_time: Arc::new(Semaphore::new(1)),
@@ -120,6 +124,7 @@ impl Governor {
 
     /// [`Governor::watch`] with the traffic judged by `sample`.
     fn watch_with(self: &Arc<Self>, sample: impl FnMut() -> Sample + Send + 'static) -> Watching {
+        self.watching.store(true, Ordering::Relaxed);
         let governor = self.clone();
         let task = tokio::spawn(async move { governor.govern(sample).await });
         Watching {
@@ -135,7 +140,7 @@ impl Governor {
             if self.yielding.load(Ordering::Relaxed) {
                 self.gate.send_replace(true);
                 tokio::time::sleep(RUN).await;
-                self.gate.send_replace(false);
+                self.close_gate();
                 tokio::time::sleep(PERIOD - RUN).await;
             } else {
                 tokio::time::sleep(PERIOD).await;
@@ -160,19 +165,39 @@ impl Governor {
         }
     }
 
-    /// Enters or leaves the confined, paced mode.
+    /// Enters or leaves the confined, paced mode (enters only while watching).
     fn set_yielding(&self, yielding: bool) {
         let threads = self.threads();
-        if self.yielding.swap(yielding, Ordering::Relaxed) == yielding {
-            return;
+        self.apply(&threads, yielding && self.watching.load(Ordering::Relaxed));
+    }
+
+    /// Closes the gate for the rest of a period, while watching.
+    fn close_gate(&self) {
+        let _threads = self.threads();
+        if self.watching.load(Ordering::Relaxed) {
+            self.gate.send_replace(false);
         }
-        for &tid in threads.iter() {
-            self.place(tid, yielding);
+    }
+
+    /// The end of a watch: full speed, and nothing more from its task.
+    fn stop_watching(&self) {
+        let threads = self.threads();
+        self.watching.store(false, Ordering::Relaxed);
+        self.apply(&threads, false);
+    }
+
+    /// Places every thread for `yielding` and opens the gate when not; under the lock
+    /// of `threads`, so a thread enlisting meanwhile is placed too.
+    fn apply(&self, threads: &[Pid], yielding: bool) {
+        if self.yielding.swap(yielding, Ordering::Relaxed) != yielding {
+            for &tid in threads {
+                self.place(tid, yielding);
+            }
+            tracing::debug!(yielding, "background work and traffic");
         }
         if !yielding {
             self.gate.send_replace(true);
         }
-        tracing::debug!(yielding, "background work and traffic");
     }
 
     /// Sets one thread's CPUs. Best effort: a thread that ended meanwhile, or a system
@@ -222,7 +247,7 @@ pub struct Watching {
 impl Drop for Watching {
     fn drop(&mut self) {
         self.task.abort();
-        self.governor.set_yielding(false);
+        self.governor.stop_watching();
     }
 }
 
@@ -317,6 +342,7 @@ mod tests {
             done_rx.recv().unwrap();
         });
         let tid = tid_rx.recv().unwrap();
+        governor.watching.store(true, Ordering::Relaxed); // as during a pass
         governor.set_yielding(true);
         let confined = cpus(tid);
         governor.set_yielding(false);
@@ -382,6 +408,11 @@ mod tests {
             !governor.yielding.load(Ordering::Relaxed),
             "the end of a pass frees it"
         );
+        assert!(*governor.gate.borrow());
+        // A step of the ended watch's task changes nothing more.
+        governor.set_yielding(true);
+        governor.close_gate();
+        assert!(!governor.yielding.load(Ordering::Relaxed));
         assert!(*governor.gate.borrow());
     }
 }
