@@ -14,9 +14,10 @@
 //!
 //! Both are per thread on Linux and inherited by the threads a thread starts, so the
 //! runtime's start hook sets them on every one of its threads and on no request thread.
-//! `registry gc` and `registry du` lower their main thread too ([`lower_this_thread`]):
-//! `block_on` polls the command's own future there (the walk's bookkeeping, the
-//! manifests' parsing, the live set), which otherwise ran at normal priority.
+//! The thread that runs `block_on` (the main thread of `registry gc` and `registry du`,
+//! the server's schedule thread) enlists too ([`Governor::enlist_this_thread`]): it
+//! polls the pass's own future (the walk's bookkeeping, the manifests' parsing, the
+//! live set), which otherwise ran at normal priority.
 //! `thread-priority` and `rustix` give the system calls safe signatures (this crate
 //! forbids `unsafe`).
 //!
@@ -63,7 +64,7 @@ pub fn runtime() -> std::io::Result<(tokio::runtime::Runtime, Arc<Governor>)> {
 /// [`NICE`] (within the system's range), which counts only if the policy was refused.
 /// Best effort: a system that refuses both leaves the work at normal priority, which is
 /// correct, only less kind to requests.
-pub fn lower_this_thread() {
+fn lower_this_thread() {
     let nice = rustix::process::getpriority_process(None);
     // The crate also sets the thread's nice value to the idle policy's only priority,
     // 0, which an unprivileged process already at a higher nice value may not do: that
